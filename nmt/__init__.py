@@ -1,0 +1,3 @@
+"""nmt: RNN encoder-decoder translation with inspectable attention."""
+
+__version__ = "0.1.0"

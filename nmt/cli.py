@@ -1,0 +1,79 @@
+"""Hydra entry points: the only module that sees a DictConfig.
+
+Each console script composes the same config tree (configs/), converts it once to the typed
+``Config`` (which runs the schema's checks) and hands plain dataclasses to the library. Errors in
+the user's input end the process with one clear line and a non-zero status, not a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from nmt.config import Config, register_configs
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+# Scripts that produce no run directory: no outputs/ folder, no log file, stdout left to the task.
+QUIET_RUN = ["hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=none",
+             "hydra/hydra_logging=none"]
+
+
+def _entry_point(task: Callable[[Config], None], quiet: bool) -> Callable[[], None]:
+    """Wrap ``task`` as a Hydra app over the shared config tree."""
+
+    @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+    def main(cfg: DictConfig) -> None:
+        try:
+            config = OmegaConf.to_object(cfg)
+        except (ValueError, OmegaConfBaseException) as error:
+            sys.exit(f"error: invalid configuration: {error}")
+        try:
+            task(config)
+        except (ValueError, FileNotFoundError) as error:  # DataError is a ValueError
+            sys.exit(f"error: {error}")
+
+    def run() -> None:
+        register_configs()
+        if quiet and not any(arg.startswith(("--help", "-h", "--hydra-help")) for arg in sys.argv):
+            user_keys = {arg.split("=", 1)[0] for arg in sys.argv[1:]}
+            sys.argv[1:1] = [o for o in QUIET_RUN if o.split("=", 1)[0] not in user_keys]
+        main()
+
+    return run
+
+
+def _prepare(cfg: Config) -> None:
+    from nmt.prepare import prepare, statistics_table
+
+    corpus = prepare(cfg.data, ["valid", *cfg.data.test_sets])
+    print()
+    print(statistics_table(corpus))
+
+
+def _train(cfg: Config) -> None:
+    from nmt.train import train
+
+    train(cfg)
+
+
+def _translate(cfg: Config) -> None:
+    from nmt.translate import translate
+
+    translate(cfg)
+
+
+def _evaluate(cfg: Config) -> None:
+    from nmt.evaluate import evaluate
+
+    evaluate(cfg)
+
+
+prepare = _entry_point(_prepare, quiet=True)
+train = _entry_point(_train, quiet=False)
+translate = _entry_point(_translate, quiet=True)
+evaluate = _entry_point(_evaluate, quiet=True)

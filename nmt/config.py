@@ -1,0 +1,175 @@
+"""Typed configuration schemas, one dataclass per Hydra group.
+
+Hydra validates every override against these at start-up (a misspelled key or a wrong type fails
+before any work starts); closed choices are checked in ``__post_init__``, which runs when
+``cli.py`` converts the composed config with ``OmegaConf.to_object``. Nothing below ``cli.py``
+sees a DictConfig: functions take the sub-config they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the option when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{option}={value!r} is not one of: {', '.join(choices)}")
+
+
+def check_positive(option: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{option}={value!r} must be > 0")
+
+
+@dataclass
+class DataConfig:
+    """Where the parallel corpus comes from, how it is cleaned, tokenized and batched."""
+
+    source: str = "generated"  # generated | multi30k | files | hf
+    src: str = "en"
+    tgt: str = "de"
+    root: Optional[str] = None  # local directory (files, multi30k local copy)
+    name: Optional[str] = None  # hub id or local path of a Hugging Face dataset (hf, multi30k)
+    subset: Optional[str] = None  # the dataset's configuration name, e.g. "de-en" for wmt14
+    test_sets: list[str] = field(default_factory=lambda: ["test"])
+    # cleaning
+    min_len: int = 1  # in whitespace words, both sides
+    max_len: int = 100
+    max_len_ratio: float = 3.0  # max(words_src, words_tgt) / min(...)
+    # generated corpus
+    generated_sizes: list[int] = field(default_factory=lambda: [20000, 500, 500])  # train, valid, test
+    generated_seed: int = 1234
+    # SentencePiece
+    spm_type: str = "unigram"  # unigram | bpe
+    vocab_size: int = 8000
+    joint_vocab: bool = True
+    character_coverage: float = 1.0
+    cache_dir: str = "data/cache"
+    # batching
+    batch_tokens: int = 4096  # padded source+target positions per batch
+    batch_sents: int = 128
+    max_tokens: int = 250  # subword pieces per side; longer sentences are truncated
+
+    def __post_init__(self) -> None:
+        check_choice("data.source", self.source, ("generated", "multi30k", "files", "hf"))
+        check_choice("data.spm_type", self.spm_type, ("unigram", "bpe"))
+        for option in ("vocab_size", "batch_tokens", "batch_sents", "max_len", "max_tokens"):
+            check_positive(f"data.{option}", getattr(self, option))
+        if self.src == self.tgt:
+            raise ValueError(f"data.src and data.tgt are both {self.src!r}")
+        if len(self.generated_sizes) != 3:
+            raise ValueError("data.generated_sizes must list three sizes: train, valid, test")
+
+
+@dataclass
+class ModelConfig:
+    """Encoder, attention and decoder shape; read only by ``nmt.model.build_model``."""
+
+    rnn: str = "gru"  # gru | lstm
+    emb_dim: int = 128
+    enc_hidden: int = 128  # per direction
+    enc_layers: int = 1
+    bidirectional: bool = True
+    bridge: str = "learned"  # learned | zeros
+    decoder: str = "luong"  # bahdanau | luong
+    dec_hidden: int = 256
+    dec_layers: int = 1
+    input_feeding: bool = True  # Luong decoder only
+    attention: str = "bahdanau"  # bahdanau | dot | general | concat | scaled_dot | cosine | multihead
+    attn_dim: int = 0  # hidden size of additive scorers; 0 = dec_hidden
+    heads: int = 4  # multihead only
+    normalizer: str = "softmax"  # softmax | sparsemax | hard
+    temperature: float = 1.0  # softmax temperature tau
+    hard_estimator: str = "straight_through"  # straight_through | sample
+    dropout: float = 0.2
+    tie_embeddings: bool = False  # share target embedding and output projection
+
+    def __post_init__(self) -> None:
+        check_choice("model.rnn", self.rnn, ("gru", "lstm"))
+        check_choice("model.bridge", self.bridge, ("learned", "zeros"))
+        check_choice("model.decoder", self.decoder, ("bahdanau", "luong"))
+        check_choice("model.attention", self.attention, ATTENTIONS)
+        check_choice("model.normalizer", self.normalizer, ("softmax", "sparsemax", "hard"))
+        check_choice("model.hard_estimator", self.hard_estimator, ("straight_through", "sample"))
+        for option in ("emb_dim", "enc_hidden", "enc_layers", "dec_hidden", "dec_layers", "heads"):
+            check_positive(f"model.{option}", getattr(self, option))
+        check_positive("model.temperature", self.temperature)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout={self.dropout} must be in [0, 1)")
+
+
+ATTENTIONS = ("bahdanau", "dot", "general", "concat", "scaled_dot", "cosine", "multihead")
+
+
+@dataclass
+class TrainConfig:
+    """The training loop: optimisation, validation, checkpoints, device."""
+
+    max_steps: int = 3000
+    max_epochs: int = 0  # 0 = no limit
+    val_every: int = 500
+    log_every: int = 50
+    seed: int = 1
+    device: str = "auto"  # auto | cpu | cuda
+    resume: Optional[str] = None  # run directory or checkpoint file
+    optimizer: str = "adam"  # adam | adamw
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip_norm: float = 1.0  # 0 = no clipping
+    label_smoothing: float = 0.0
+    threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+
+    def __post_init__(self) -> None:
+        check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("train.optimizer", self.optimizer, ("adam", "adamw"))
+        for option in ("max_steps", "val_every", "log_every", "lr"):
+            check_positive(f"train.{option}", getattr(self, option))
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
+
+
+@dataclass
+class DecodeConfig:
+    """Search settings shared by validation, nmt-translate and nmt-evaluate."""
+
+    beam_size: int = 5
+    alpha: float = 1.0  # GNMT length penalty exponent; 0 = raw log-probability
+    beta: float = 0.0  # GNMT coverage penalty weight
+    max_len_ratio: float = 2.0  # max output length = ratio * source length + 10
+    min_len: int = 0
+    n_best: int = 1
+    batch_size: int = 64  # sentences per decoding batch
+
+    def __post_init__(self) -> None:
+        for option in ("beam_size", "max_len_ratio", "n_best", "batch_size"):
+            check_positive(f"decode.{option}", getattr(self, option))
+        if self.n_best > self.beam_size:
+            raise ValueError(f"decode.n_best={self.n_best} exceeds decode.beam_size={self.beam_size}")
+
+
+@dataclass
+class Config:
+    """The root: the four groups plus the arguments of nmt-translate / nmt-evaluate."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    checkpoint: Optional[str] = None  # run directory or .pt (translate, evaluate)
+    input: Optional[str] = None  # file or "-" for stdin (translate, evaluate)
+    output: Optional[str] = None  # file or "-" for stdout (translate)
+    reference: Optional[str] = None  # reference file (evaluate)
+
+
+def register_configs() -> None:
+    """Register the root schema with Hydra's ConfigStore as ``base_config``."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+# Special token ids, fixed for every vocabulary: the SentencePiece models are trained with these ids
+# and the model's embeddings use PAD_ID as padding_idx.
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
