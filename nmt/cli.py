@@ -41,7 +41,7 @@ def _entry_point(task: Callable[[Config], None], quiet: bool) -> Callable[[], No
         register_configs()
         if quiet and not any(arg.startswith(("--help", "-h", "--hydra-help")) for arg in sys.argv):
             user_keys = {arg.split("=", 1)[0] for arg in sys.argv[1:]}
-            sys.argv[1:1] = [o for o in QUIET_RUN if o.split("=", 1)[0] not in user_keys]
+            sys.argv += [o for o in QUIET_RUN if o.split("=", 1)[0] not in user_keys]
         main()
 
     return run

@@ -57,6 +57,10 @@ class DataConfig:
         check_choice("data.spm_type", self.spm_type, ("unigram", "bpe"))
         for option in ("vocab_size", "batch_tokens", "batch_sents", "max_len", "max_tokens"):
             check_positive(f"data.{option}", getattr(self, option))
+        if self.source == "files" and self.root is None:
+            raise ValueError("data=files needs data.root=<directory with {split}.{lang} files>")
+        if self.source == "hf" and self.name is None:
+            raise ValueError("data=hf needs data.name=<hub id or local dataset path>")
         if self.src == self.tgt:
             raise ValueError(f"data.src and data.tgt are both {self.src!r}")
         if len(self.generated_sizes) != 3:

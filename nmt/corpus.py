@@ -169,8 +169,6 @@ def load_split(cfg: DataConfig, split: str) -> ParallelSplit:
     if cfg.source == "generated":
         return _load_generated(cfg, split)
     if cfg.source == "files":
-        if cfg.root is None:
-            raise DataError("data=files needs data.root=<directory with {split}.{lang} files>")
         return load_files(Path(cfg.root), split, cfg.src, cfg.tgt)
     if cfg.source == "multi30k" and cfg.root is not None:
         return load_files(Path(cfg.root), "val" if split == "valid" else split, cfg.src, cfg.tgt)
@@ -179,8 +177,6 @@ def load_split(cfg: DataConfig, split: str) -> ParallelSplit:
             raise DataError(f"{MULTI30K_HUB_ID} has no split {split!r}; it has "
                             f"{', '.join(MULTI30K_HUB_SPLITS)} (or give data.root= a local copy)")
         return load_hub(MULTI30K_HUB_ID, None, MULTI30K_HUB_SPLITS[split], cfg.src, cfg.tgt)
-    if cfg.name is None:
-        raise DataError("data=hf needs data.name=<hub id or local dataset path>")
     return load_hub(cfg.name, cfg.subset, split, cfg.src, cfg.tgt)
 
 

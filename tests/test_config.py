@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from nmt.cli import CONFIG_DIR
+from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig, TrainConfig, register_configs
+
+register_configs()
+
+
+def compose_config(overrides: list[str]) -> Config:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return OmegaConf.to_object(compose(config_name="config", overrides=overrides))
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    ["data=generated"],
+    ["data=multi30k"],
+    ["data=files", "data.root=somewhere"],
+    ["data=hf", "data.name=wmt14", "data.subset=de-en", "data.src=de", "data.tgt=en"],
+])
+def test_every_data_option_composes_against_the_schema(overrides):
+    config = compose_config(overrides)
+    assert isinstance(config, Config) and isinstance(config.data, DataConfig)
+    assert isinstance(config.model, ModelConfig) and isinstance(config.train, TrainConfig)
+    assert isinstance(config.decode, DecodeConfig)
+
+
+def test_group_options_set_their_source():
+    assert compose_config(["data=multi30k"]).data.source == "multi30k"
+    assert compose_config(["data=multi30k"]).data.src == "de"
+    assert compose_config([]).data.source == "generated"
+
+
+def test_misspelled_key_fails_with_its_name():
+    with pytest.raises(ConfigCompositionException, match="data.srcc"):
+        compose_config(["data.srcc=de"])
+
+
+def test_wrong_type_fails_with_its_key():
+    with pytest.raises(ConfigCompositionException, match="train.max_steps"):
+        compose_config(["train.max_steps=many"])
+
+
+def test_files_and_hub_sources_require_their_location():
+    with pytest.raises(ValueError, match="data=files needs data.root"):
+        compose_config(["data=files"])
+    with pytest.raises(ValueError, match="data=hf needs data.name"):
+        compose_config(["data=hf"])
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("model.attention", "luong", "model.attention='luong' is not one of"),
+    ("model.rnn", "rnn", "model.rnn='rnn'"),
+    ("train.device", "tpu", "train.device='tpu'"),
+    ("data.spm_type", "word", "data.spm_type='word'"),
+    ("data.tgt", "en", "data.src and data.tgt are both"),
+    ("decode.n_best", "9", "decode.n_best=9 exceeds"),
+])
+def test_closed_choices_are_checked_at_start_up(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        compose_config([f"{option}={value}"])
