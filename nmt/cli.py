@@ -56,9 +56,13 @@ def _prepare(cfg: Config) -> None:
 
 
 def _train(cfg: Config) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from nmt.train import train
 
-    train(cfg)
+    with logging_redirect_tqdm():
+        train(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 def _translate(cfg: Config) -> None:

@@ -113,25 +113,68 @@ class TrainConfig:
 
     max_steps: int = 3000
     max_epochs: int = 0  # 0 = no limit
-    val_every: int = 500
-    log_every: int = 50
+    max_time: Optional[str] = None  # wall-clock budget from process start: "90s", "15m", "1h"
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 on CUDA only)
+    threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     resume: Optional[str] = None  # run directory or checkpoint file
+    # optimisation
     optimizer: str = "adam"  # adam | adamw
     lr: float = 1e-3
     weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | inverse_sqrt | linear | plateau
+    warmup_steps: int = 0
+    min_lr: float = 1e-5  # floor of linear decay and plateau reduction
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2  # validations without improvement before the lr is cut
     clip_norm: float = 1.0  # 0 = no clipping
     label_smoothing: float = 0.0
-    threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+    accum_steps: int = 1  # batches per update
+    sampling_prob: float = 0.0  # scheduled sampling: chance to feed the model's own prediction
+    nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss or gradient does
+    # validation, early stopping, checkpoints, logging
+    val_every: int = 500
+    val_sentences: int = 0  # decode at most this many validation sentences for BLEU; 0 = all
+    metric: str = "bleu"  # bleu | chrf | loss | ppl: selects `best` and drives early stopping
+    patience: int = 0  # validations without improvement before stopping; 0 = never stop early
+    keep_checkpoints: int = 0  # also keep the newest N step_*.pt checkpoints
+    plot_sentences: int = 4  # validation sentences whose attention is drawn at every validation
+    log_every: int = 50
+    progress: bool = True
 
     def __post_init__(self) -> None:
         check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("train.precision", self.precision, ("fp32", "bf16", "fp16"))
         check_choice("train.optimizer", self.optimizer, ("adam", "adamw"))
-        for option in ("max_steps", "val_every", "log_every", "lr"):
+        check_choice("train.schedule", self.schedule, ("constant", "inverse_sqrt", "linear", "plateau"))
+        check_choice("train.nonfinite", self.nonfinite, ("stop", "skip"))
+        check_choice("train.metric", self.metric, ("bleu", "chrf", "loss", "ppl"))
+        for option in ("max_steps", "val_every", "log_every", "lr", "accum_steps"):
             check_positive(f"train.{option}", getattr(self, option))
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if not 0.0 <= self.sampling_prob <= 1.0:
+            raise ValueError(f"train.sampling_prob={self.sampling_prob} must be in [0, 1]")
+        if self.max_time is not None:
+            parse_duration(self.max_time)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90", "90s", "15m", "1.5h" or "1h30m"; a ValueError names train.max_time."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    total, number = 0.0, ""
+    for char in text.strip().lower():
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total, number = total + float(number) * units[char], ""
+        else:
+            raise ValueError(f"train.max_time={text!r}: use a duration such as 90s, 15m or 1h")
+    total += float(number) if number else 0.0
+    if total <= 0:
+        raise ValueError(f"train.max_time={text!r} must be a positive duration")
+    return total
 
 
 @dataclass

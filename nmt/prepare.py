@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from nmt.batching import EncodedSplit, encode_split
 from nmt.config import DataConfig
@@ -29,8 +29,11 @@ class PreparedCorpus:
     vocab_cached: bool = False
 
 
-def prepare(cfg: DataConfig, splits: list[str], log: Callable[[str], None] = print) -> PreparedCorpus:
+def prepare(cfg: DataConfig, splits: list[str], log: Callable[[str], None] = print,
+            vocabs: Optional[Vocabularies] = None) -> PreparedCorpus:
     """Load ``train`` plus ``splits``, clean them, build or load vocabularies, and encode.
+
+    ``vocabs`` (from a checkpoint being resumed) are used as they are instead of the cache.
 
     The training split gets every filter; other splits only lose empty pairs, so test sets
     stay comparable with published results.
@@ -48,7 +51,10 @@ def prepare(cfg: DataConfig, splits: list[str], log: Callable[[str], None] = pri
                              "after cleaning")
         raw[name], cleaning[name] = pairs, report
         log(f"loaded {name}: {report.kept:,} pairs from {pairs.origin}" + _dropped(report))
-    vocabs, vocab_dir, cached = build_vocabularies(raw["train"], cfg)
+    if vocabs is None:
+        vocabs, vocab_dir, cached = build_vocabularies(raw["train"], cfg)
+    else:
+        vocab_dir, cached = Path("<checkpoint>"), True
     log(f"vocabulary: {'reused' if cached else 'trained'} {cfg.spm_type} "
         f"{'joint ' + str(len(vocabs.src)) if vocabs.joint else f'{len(vocabs.src)}/{len(vocabs.tgt)}'}"
         f" pieces in {vocab_dir}")

@@ -4,10 +4,11 @@ All scorers share one contract, the pure core of the Annotated Transformer's ``a
 
     attention(query (B,Hq), keys (B,S,K), values (B,S,D), mask (B,S)) -> (context (B,D), attn (B,S))
 
-Any projection of the encoder memory (Bahdanau's ``U h_j``, Luong general's ``W h_j``, multihead's
-``K``/``V``) is done once per sentence by ``precompute(memory) -> (keys, values)``, which the decoder
-calls in ``init_state`` and carries in its state: nothing is cached on ``self``, so a module holds
-only its parameters and beam search can reorder the precomputed keys like any other state.
+Any projection of the encoder memory (Bahdanau's ``U h_j``, Luong general's ``W h_j``,
+multihead's ``K``/``V``) is done once per sentence by ``precompute(memory) -> (keys, values)``,
+which the decoder calls in ``init_state`` and carries in its state: nothing is cached on
+``self``, so a module holds only its parameters and beam search can reorder the precomputed keys
+like any other state.
 
 Shapes: B batch, S source length, Hq query (decoder hidden) size, D memory size, A attention size,
 h heads. ``mask`` is True on real source tokens.
@@ -16,7 +17,7 @@ h heads. ``mask`` is True on real source tokens.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +37,7 @@ class AttentionOutput(NamedTuple):
 
     context: Tensor
     attn: Tensor
-    head_attn: Optional[Tensor]
+    head_attn: Tensor | None
 
 
 def scaled_dot_scores(query: Tensor, keys: Tensor) -> Tensor:
@@ -188,8 +189,8 @@ class MultiHeadAttention(Attention):
         batch, src_len, model_dim = keys.shape
         split = (batch, src_len, self.heads, model_dim // self.heads)
         q = self.query_proj(query).view(batch, self.heads, -1)  # (B,h,d/h)
-        k = keys.view(split).transpose(1, 2)  # (B,h,S,d/h)
-        v = values.view(split).transpose(1, 2)  # (B,h,S,d/h)
+        k = keys.reshape(split).transpose(1, 2)  # (B,h,S,d/h)
+        v = values.reshape(split).transpose(1, 2)  # (B,h,S,d/h)
         head_attn = self.normalizer(scaled_dot_scores(q, k), mask.unsqueeze(1), self.training)
         heads = torch.einsum("bhs,bhsd->bhd", head_attn, v).reshape(batch, model_dim)
         return AttentionOutput(self.out_proj(heads), head_attn.mean(1), head_attn)

@@ -1,0 +1,68 @@
+"""Data-parallel training across processes started by ``torchrun`` (DDP).
+
+A plain ``nmt-train`` is one process and every call here is a no-op. Under torchrun each rank
+trains on its own slice of every epoch's batches and DDP averages the gradients; all ranks
+validate (cheap, and it keeps their stop decisions identical) but only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module to call for training: DDP around ``model`` when several ranks train."""
+        if not self.active:
+            return model
+        device_ids = [self.local_rank] if next(model.parameters()).is_cuda else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+    def close(self) -> None:
+        if self.active and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+
+
+def setup_distributed(device: str) -> Distributed:
+    """Join the process group that torchrun describes in the environment, if any.
+
+    NCCL on CUDA, gloo on the CPU (``train.device=cpu`` forces gloo even where CUDA exists).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Distributed()
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    torch_dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Distributed(torch_dist.get_rank(), world, local_rank)
+
+
+def all_agree(dist: Distributed, flag: bool) -> bool:
+    """True when ``flag`` is true on every rank (so all ranks stop, or skip, together)."""
+    if not dist.active:
+        return bool(flag)
+    value = torch.tensor([1.0 if flag else 0.0])
+    if torch_dist.get_backend() == "nccl":
+        value = value.cuda()
+    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MIN)
+    return bool(value.item() > 0.5)

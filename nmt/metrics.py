@@ -1,0 +1,159 @@
+"""Corpus translation scores (sacreBLEU) and the alignment error rate of attention.
+
+Translation scores are always computed by sacreBLEU on *detokenized* hypotheses against the
+*untouched* references, and every score carries sacreBLEU's signature, so a number in a log or a
+README says exactly how it was computed (casing, tokenizer, smoothing, version) and can be compared
+with published results. Our own tokenization never leaks into a score.
+
+The alignment error rate (AER) scores attention-derived word alignments against gold links; it
+works on plain sets of ``(source_word, target_word)`` pairs, as produced by :mod:`nmt.align`.
+Neither part imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sacrebleu.metrics import BLEU, CHRF, TER
+
+Link = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Score:
+    """One corpus-level score with the sacreBLEU signature that makes it reproducible.
+
+    Attributes:
+        name: ``"BLEU"``, ``"chrF"`` or ``"TER"``.
+        value: the score on sacreBLEU's 0-100 scale (TER: lower is better).
+        signature: sacreBLEU's signature, e.g.
+            ``nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0``.
+    """
+
+    name: str
+    value: float
+    signature: str
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value:.2f} ({self.signature})"
+
+
+def _check_lengths(hypotheses: Sequence[str], references: Sequence[str]) -> None:
+    """Refuse misaligned or empty corpora: sacreBLEU would misreport or crash on them."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"got {len(hypotheses)} hypotheses but {len(references)} references; "
+                         "every hypothesis needs exactly one reference")
+    if not hypotheses:
+        raise ValueError("cannot score an empty corpus (0 hypotheses, 0 references)")
+
+
+def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False,
+                  tokenize: str = "13a") -> list[Score]:
+    """BLEU, chrF and TER of a detokenized corpus against one reference per sentence.
+
+    The defaults are sacreBLEU's (mixed case, ``13a`` tokenization), the comparable choice for
+    WMT-style reporting. Published Multi30k results instead use lowercased text with
+    ``tokenize="none"`` on pre-tokenized references; pass ``lowercase=True, tokenize="none"`` to
+    reproduce that variant (the signature then says ``case:lc|tok:none``).
+
+    Args:
+        hypotheses: detokenized system outputs, one string per sentence.
+        references: the reference translations exactly as distributed, same order and length.
+        lowercase: case-insensitive scoring; applies to all three metrics.
+        tokenize: sacreBLEU tokenizer for BLEU (chrF works on characters and TER uses its own
+            tercom tokenizer, so neither takes it).
+
+    Returns:
+        ``[BLEU, chrF, TER]`` scores, each with its signature.
+
+    Raises:
+        ValueError: when the two lists differ in length (both counts named), are empty, or the
+            tokenizer is unknown to sacreBLEU.
+    """
+    _check_lengths(hypotheses, references)
+    if tokenize not in BLEU.TOKENIZERS:
+        raise ValueError(f"unknown sacreBLEU tokenizer {tokenize!r}; choose one of "
+                         f"{sorted(BLEU.TOKENIZERS)}")
+    metrics = (("BLEU", BLEU(lowercase=lowercase, tokenize=tokenize)),
+               ("chrF", CHRF(lowercase=lowercase)),
+               ("TER", TER(case_sensitive=not lowercase)))
+    hyps, refs = list(hypotheses), [list(references)]
+    return [Score(name, float(metric.corpus_score(hyps, refs).score), str(metric.get_signature()))
+            for name, metric in metrics]
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Default sacreBLEU corpus BLEU as a bare number, for validation and early stopping.
+
+    Raises:
+        ValueError: when the two lists differ in length or are empty.
+    """
+    _check_lengths(hypotheses, references)
+    return float(BLEU().corpus_score(list(hypotheses), [list(references)]).score)
+
+
+@dataclass(frozen=True)
+class AlignmentScores:
+    """Corpus-level (micro-averaged) alignment quality; all rates in [0, 1].
+
+    Attributes:
+        aer: alignment error rate, lower is better.
+        precision: share of predicted links that are at least possible.
+        recall: share of sure links that were predicted.
+        sentences: how many sentence pairs were scored.
+    """
+
+    aer: float
+    precision: float
+    recall: float
+    sentences: int
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    """A rate whose empty denominator means "no evidence", scored 0 rather than a crash."""
+    return numerator / denominator if denominator else 0.0
+
+
+def alignment_error_rate(predicted: Sequence[set[Link]], sure: Sequence[set[Link]],
+                         possible: Sequence[set[Link]]) -> AlignmentScores:
+    """Alignment error rate of Och & Ney (2003), micro-averaged over the corpus.
+
+    With ``A`` the predicted links, ``S`` the sure gold links and ``P = S ∪ possible`` (the union is
+    taken here, so ``possible`` may or may not repeat the sure links)::
+
+        precision = |A ∩ P| / |A|
+        recall    = |A ∩ S| / |S|
+        AER       = 1 - (|A ∩ S| + |A ∩ P|) / (|A| + |S|)
+
+    Every count is summed over all sentences before dividing (micro-average), so long sentences
+    weigh more, as in the standard evaluation scripts. A link missing from ``P`` costs precision;
+    a sure link missing from ``A`` costs recall; merely possible links are never required.
+
+    Empty denominators: a corpus with no predicted links has precision 0, one with no sure links
+    has recall 0 (a model is never rewarded for predicting nothing), and when both ``|A|`` and
+    ``|S|`` are 0 the AER is 1, matching ``AER = 1 - F1`` at precision = recall = 0.
+
+    Args:
+        predicted: per sentence, the predicted ``(source_word, target_word)`` links.
+        sure: per sentence, the sure gold links.
+        possible: per sentence, the possible gold links (sure ones may be included or not).
+
+    Returns:
+        AER, precision, recall and the number of sentences scored.
+
+    Raises:
+        ValueError: when the three lists differ in length (all counts named).
+    """
+    if not len(predicted) == len(sure) == len(possible):
+        raise ValueError(f"got {len(predicted)} predicted alignments, {len(sure)} sure and "
+                         f"{len(possible)} possible gold alignments; they must match per sentence")
+    n_a = n_s = a_and_s = a_and_p = 0
+    for a, s, p in zip(predicted, sure, possible, strict=True):
+        a, s = set(a), set(s)
+        n_a, n_s = n_a + len(a), n_s + len(s)
+        a_and_s += len(a & s)
+        a_and_p += len(a & (s | set(p)))
+    aer = 1.0 - _ratio(a_and_s + a_and_p, n_a + n_s)  # 1 when both |A| and |S| are 0
+    return AlignmentScores(aer=aer, precision=_ratio(a_and_p, n_a), recall=_ratio(a_and_s, n_s),
+                           sentences=len(predicted))

@@ -1,0 +1,55 @@
+"""The encoder-decoder pair: ``Seq2Seq.forward(src, src_lens, tgt_in) -> DecoderOutput``.
+
+The model takes explicit tensors and returns typed outputs; the loss, batching and logging live in
+training code, so search can reuse ``encode`` and ``decoder.step`` without carrying targets.
+Shapes: B batch, S source length, T target length.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from nmt.model.decoder import DecoderOutput, RNNDecoder
+from nmt.model.encoder import EncoderOutput, RNNEncoder
+
+
+class Seq2Seq(nn.Module):
+    """An ``RNNEncoder`` followed by an attentional ``RNNDecoder``."""
+
+    def __init__(self, encoder: RNNEncoder, decoder: RNNDecoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def encode(self, src: Tensor, src_lens: Tensor) -> EncoderOutput:
+        """src (B,S) long padded with PAD_ID, src_lens (B,) long -> EncoderOutput."""
+        return self.encoder(src, src_lens)
+
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> DecoderOutput:
+        """Teacher-forced logits (B,T,V), attn (B,T,S), context (B,T,D) for tgt_in (B,T)."""
+        return self.decoder(tgt_in, self.encode(src, src_lens))
+
+
+def init_parameters(model: nn.Module) -> None:
+    """Xavier-uniform weight matrices, zero biases, embeddings N(0, E^-1/2) with a zero pad row.
+
+    Embeddings go last so a tied output projection keeps the embedding's initialization. Scalar
+    parameters (the cosine scorer's scale) keep their own initial values.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.RNNBase)):
+            for name, param in module.named_parameters(recurse=False):
+                if name.startswith("weight"):
+                    nn.init.xavier_uniform_(param)
+                elif name.startswith("bias"):
+                    nn.init.zeros_(param)
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=module.embedding_dim**-0.5)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters, each shared tensor (tied embeddings) counted once."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

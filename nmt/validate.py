@@ -1,0 +1,116 @@
+"""Validation: teacher-forced loss and perplexity, greedy BLEU/chrF, and the attention to show.
+
+Returns plain numbers and arrays; ``train.py`` decides what to log and keep. The plotted
+alignments are teacher-forced over a fixed set of sentences, so their axes never change and
+TensorBoard's step slider shows alignment emerging over training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nmt.batching import EncodedSplit, collate, epoch_batches
+from nmt.config import PAD_ID, DecodeConfig
+from nmt.metrics import corpus_scores
+from nmt.model import Seq2Seq
+from nmt.search import greedy
+from nmt.tokenizer import Vocabularies
+
+
+@dataclass
+class PlotSentence:
+    """Teacher-forced attention of one validation sentence: attn (T,S), context (T,D)."""
+
+    src_labels: list[str]
+    tgt_labels: list[str]
+    attn: np.ndarray
+    context: np.ndarray
+    head_attn: np.ndarray | None = None  # (h,T,S)
+
+
+@dataclass
+class ValidationResult:
+    loss: float  # mean cross-entropy per target token (EOS included, no label smoothing)
+    ppl: float
+    bleu: float
+    chrf: float
+    seconds: float
+    samples: list[tuple[str, str, str]] = field(default_factory=list)  # source, reference, output
+    plots: list[PlotSentence] = field(default_factory=list)
+    attn_rows: list[np.ndarray] = field(default_factory=list)  # (N_i,S_i) real rows per batch
+    context_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def metric(self, name: str) -> float:
+        return getattr(self, name)
+
+
+def token_loss(logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float = 0.0):
+    """Summed cross-entropy over real target positions: logits (B,T,V), tgt_out (B,T)."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=PAD_ID,
+                           label_smoothing=label_smoothing, reduction="sum")
+
+
+@torch.no_grad()
+def validate(model: Seq2Seq, split: EncodedSplit, sources: list[str], references: list[str],
+             vocabs: Vocabularies, decode: DecodeConfig, max_sentences: int, plot_sentences: int,
+             device: torch.device) -> ValidationResult:
+    """Score ``model`` on ``split`` (whose raw text is ``sources``/``references``)."""
+    started, was_training = time.perf_counter(), model.training
+    model.eval()
+    total_loss, total_tokens, attn_rows, context_values = 0.0, 0, [], []
+    for indices in epoch_batches(split, 8192, decode.batch_size, seed=None):
+        batch = collate(split, indices).to(device)
+        out = model(batch.src, batch.src_lens, batch.tgt_in)
+        total_loss += float(token_loss(out.logits, batch.tgt_out))
+        total_tokens += batch.n_tgt_tokens
+        attn_rows.append(out.attn[batch.tgt_out != PAD_ID].float().cpu().numpy())
+        context_values.append(out.context[batch.tgt_out != PAD_ID].float().flatten()[::97].cpu())
+    loss = total_loss / max(1, total_tokens)
+    count = len(split) if max_sentences <= 0 else min(len(split), max_sentences)
+    hypotheses = decode_texts(model, split, range(count), vocabs, decode, device)
+    scores = {s.name: s.value for s in corpus_scores(hypotheses, references[:count])}
+    samples = [(sources[i], references[i], hypotheses[i]) for i in range(min(count, plot_sentences))]
+    plots = plot_attention(model, split, range(min(len(split), plot_sentences)), vocabs, device)
+    model.train(was_training)
+    return ValidationResult(
+        loss, math.exp(min(loss, 50.0)), scores["BLEU"], scores["chrF"],
+        time.perf_counter() - started, samples, plots, attn_rows,
+        torch.cat(context_values).numpy())
+
+
+def decode_texts(model: Seq2Seq, split: EncodedSplit, indices: range, vocabs: Vocabularies,
+                 decode: DecodeConfig, device: torch.device) -> list[str]:
+    """Greedy translations of ``split[indices]``, detokenized, in input order."""
+    subset = EncodedSplit(split.name, [split.src[i] for i in indices],
+                          [split.tgt[i] for i in indices])
+    outputs = [""] * len(subset)
+    for batch_indices in epoch_batches(subset, 10**9, decode.batch_size, seed=None):
+        batch = collate(subset, batch_indices).to(device)
+        for index, hypothesis in zip(batch_indices, greedy(model, batch.src, batch.src_lens,
+                                                           decode.max_len_ratio)):
+            outputs[index] = vocabs.tgt.decode(hypothesis.tokens)
+    return outputs
+
+
+def plot_attention(model: Seq2Seq, split: EncodedSplit, indices: range, vocabs: Vocabularies,
+                   device: torch.device) -> list[PlotSentence]:
+    """Teacher-forced attention and context vectors of ``split[indices]`` (eval mode)."""
+    if len(indices) == 0:
+        return []
+    batch = collate(split, list(indices)).to(device)
+    out = model(batch.src, batch.src_lens, batch.tgt_in)
+    plots = []
+    for b, i in enumerate(indices):
+        s, t = len(split.src[i]) + 1, len(split.tgt[i]) + 1
+        heads = None if out.head_attn is None else out.head_attn[b, :t, :, :s].permute(1, 0, 2)
+        plots.append(PlotSentence(
+            vocabs.src.pieces(split.src[i]) + ["</s>"], vocabs.tgt.pieces(split.tgt[i]) + ["</s>"],
+            out.attn[b, :t, :s].float().cpu().numpy(), out.context[b, :t].float().cpu().numpy(),
+            None if heads is None else heads.float().cpu().numpy()))
+    return plots

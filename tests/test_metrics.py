@@ -1,0 +1,134 @@
+"""Tests for nmt.metrics: sacreBLEU scores with signatures, and hand-computed AER."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sacrebleu
+
+from nmt.metrics import AlignmentScores, Score, alignment_error_rate, bleu, corpus_scores
+
+
+def test_identical_corpus_scores_perfectly() -> None:
+    lines = ["the cat sat on the mat .", "a dog barked ."]
+    scores = {score.name: score.value for score in corpus_scores(lines, lines)}
+    assert scores["BLEU"] == pytest.approx(100.0)
+    assert scores["chrF"] == pytest.approx(100.0)
+    assert scores["TER"] == pytest.approx(0.0)
+    assert bleu(lines, lines) == pytest.approx(100.0)
+
+
+def test_bleu_matches_hand_computation_and_sacrebleu() -> None:
+    # n-gram precisions of "a b c d e" against "a b c d f": 4/5, 3/4, 2/3, 1/2; equal lengths so
+    # BP = 1; BLEU = 100 * (4/5 * 3/4 * 2/3 * 1/2) ** (1/4) = 100 * 0.2 ** 0.25 = 66.874...
+    hyps, refs = ["a b c d e"], ["a b c d f"]
+    assert bleu(hyps, refs) == pytest.approx(100 * 0.2**0.25, abs=1e-9)
+    hyps = ["the cat sat on the mat .", "a dog barked at the postman ."]
+    refs = ["the cat sat on a mat .", "the dog barked loudly at the postman ."]
+    expected = sacrebleu.corpus_bleu(hyps, [refs]).score
+    assert abs(bleu(hyps, refs) - expected) < 1e-9
+    assert abs(corpus_scores(hyps, refs)[0].value - expected) < 1e-9
+
+
+def test_all_three_metrics_carry_signatures() -> None:
+    scores = corpus_scores(["the cat sat ."], ["the cat sat down ."])
+    assert [score.name for score in scores] == ["BLEU", "chrF", "TER"]
+    for score in scores:
+        assert isinstance(score, Score)
+        assert "version:" in score.signature and "nrefs:1" in score.signature
+        assert 0.0 < score.value < 100.0
+    assert "tok:13a" in scores[0].signature and "case:mixed" in scores[0].signature
+
+
+def test_score_str_shows_value_and_signature() -> None:
+    score = Score("BLEU", 37.1234, "nrefs:1|case:mixed|version:2.6.0")
+    assert str(score) == "BLEU = 37.12 (nrefs:1|case:mixed|version:2.6.0)"
+
+
+def test_lowercased_untokenized_variant_differs_on_cased_input() -> None:
+    hyps, refs = ["The Cat sat on the Mat"], ["the cat sat on the mat"]
+    cased = corpus_scores(hyps, refs)
+    lowered = corpus_scores(hyps, refs, lowercase=True, tokenize="none")
+    assert cased[0].value < 100.0
+    assert lowered[0].value == pytest.approx(100.0)
+    assert "case:lc" in lowered[0].signature and "tok:none" in lowered[0].signature
+    assert lowered[1].value > cased[1].value  # chrF also ignores case
+    assert lowered[2].value < cased[2].value  # and so does TER (lower is better)
+
+
+def test_mismatched_lengths_name_both_counts() -> None:
+    with pytest.raises(ValueError, match=r"2 hypotheses.*3 references"):
+        corpus_scores(["a", "b"], ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"3 hypotheses.*1 references"):
+        bleu(["a", "b", "c"], ["a"])
+
+
+def test_empty_corpus_and_unknown_tokenizer_are_errors() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        corpus_scores([], [])
+    with pytest.raises(ValueError, match="bogus"):
+        corpus_scores(["a"], ["a"], tokenize="bogus")
+
+
+def test_aer_possible_link_counts_for_precision_only() -> None:
+    # A = {(0,0),(1,1),(2,1)}, S = {(0,0),(1,1)}, P = S ∪ {(2,1)}:
+    # |A∩S| = 2, |A∩P| = 3; precision 3/3, recall 2/2, AER = 1 - (2+3)/(3+2) = 0.
+    result = alignment_error_rate([{(0, 0), (1, 1), (2, 1)}], [{(0, 0), (1, 1)}], [{(2, 1)}])
+    assert result == AlignmentScores(aer=0.0, precision=1.0, recall=1.0, sentences=1)
+
+
+def test_aer_nonzero_by_hand() -> None:
+    # A = {(0,0),(1,2),(2,1)}, S = {(0,0),(1,1)}, P = S ∪ {(2,1)}:
+    # A∩S = {(0,0)} -> 1; A∩P = {(0,0),(2,1)} -> 2;
+    # precision 2/3, recall 1/2, AER = 1 - (1+2)/(3+2) = 2/5.
+    result = alignment_error_rate([{(0, 0), (1, 2), (2, 1)}], [{(0, 0), (1, 1)}], [{(2, 1)}])
+    assert result.precision == pytest.approx(2 / 3)
+    assert result.recall == pytest.approx(1 / 2)
+    assert result.aer == pytest.approx(2 / 5)
+
+
+def test_possible_may_repeat_sure_links() -> None:
+    sure = [{(0, 0), (1, 1)}]
+    apart = alignment_error_rate([{(0, 0), (1, 2), (2, 1)}], sure, [{(2, 1)}])
+    joined = alignment_error_rate([{(0, 0), (1, 2), (2, 1)}], sure, [{(0, 0), (1, 1), (2, 1)}])
+    assert apart == joined
+
+
+def test_perfect_and_disjoint_alignments() -> None:
+    gold = [{(0, 0), (1, 2), (2, 1)}]
+    perfect = alignment_error_rate(gold, gold, [set()])
+    assert (perfect.aer, perfect.precision, perfect.recall) == (0.0, 1.0, 1.0)
+    disjoint = alignment_error_rate([{(0, 1), (1, 0)}], gold, [set()])
+    assert (disjoint.aer, disjoint.precision, disjoint.recall) == (1.0, 0.0, 0.0)
+
+
+def test_aer_is_micro_averaged_over_sentences() -> None:
+    # Sentence 1: A = S = {(0,0),(1,1)}            -> |A|=2, |S|=2, |A∩S|=2, |A∩P|=2 (AER 0).
+    # Sentence 2: A = {(0,1),(1,0),(2,2),(3,3)}, S = {(0,0),(1,1),(2,2),(3,3)}, possible {(0,1)}
+    #                                              -> |A|=4, |S|=4, |A∩S|=2, |A∩P|=3 (AER 3/8).
+    # Corpus: |A|=6, |S|=6, |A∩S|=4, |A∩P|=5: precision 5/6, recall 4/6,
+    # AER = 1 - (4+5)/(6+6) = 1/4, not the macro mean (0 + 3/8)/2 = 3/16.
+    predicted = [{(0, 0), (1, 1)}, {(0, 1), (1, 0), (2, 2), (3, 3)}]
+    sure = [{(0, 0), (1, 1)}, {(0, 0), (1, 1), (2, 2), (3, 3)}]
+    result = alignment_error_rate(predicted, sure, [set(), {(0, 1)}])
+    assert result.aer == pytest.approx(1 / 4)
+    assert result.precision == pytest.approx(5 / 6)
+    assert result.recall == pytest.approx(4 / 6)
+    assert result.sentences == 2
+
+
+def test_aer_empty_denominators_score_zero() -> None:
+    nothing = alignment_error_rate([set()], [{(0, 0)}], [set()])
+    assert (nothing.aer, nothing.precision, nothing.recall) == (1.0, 0.0, 0.0)
+    no_sure = alignment_error_rate([{(0, 0), (1, 1)}], [set()], [{(0, 0)}])
+    # |A|=2, |S|=0, |A∩P|=1: precision 1/2, recall 0 (no sure links), AER = 1 - 1/2.
+    assert (no_sure.aer, no_sure.precision, no_sure.recall) == (0.5, 0.5, 0.0)
+    empty = alignment_error_rate([], [], [])
+    assert (empty.aer, empty.precision, empty.recall, empty.sentences) == (1.0, 0.0, 0.0, 0)
+    assert not any(math.isnan(value) for value in (empty.aer, empty.precision, empty.recall))
+
+
+def test_aer_mismatched_lengths_name_all_counts() -> None:
+    with pytest.raises(ValueError, match=r"2 predicted.*1 sure.*3 possible"):
+        alignment_error_rate([set(), set()], [set()], [set(), set(), set()])
