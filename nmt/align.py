@@ -21,8 +21,9 @@ METHODS = ("argmax", "threshold")
 _TOKEN = re.compile(r"(\d+)([-p?])(\d+)")
 
 
-def parse_pharaoh(line: str, one_based: bool = False,
-                  where: str = "") -> tuple[set[Link], set[Link]]:
+def parse_pharaoh(
+    line: str, one_based: bool = False, where: str = ""
+) -> tuple[set[Link], set[Link]]:
     """Read one Pharaoh line into sure and possible links.
 
     ``i-j`` is a sure link, ``ipj`` or ``i?j`` a possible one (the conventions of the Och & Ney and
@@ -49,8 +50,10 @@ def parse_pharaoh(line: str, one_based: bool = False,
     for token in line.split():
         match = _TOKEN.fullmatch(token)
         if match is None:
-            raise ValueError(f"{prefix}malformed alignment token {token!r}; "
-                             "expected 'i-j' (sure) or 'ipj' / 'i?j' (possible)")
+            raise ValueError(
+                f"{prefix}malformed alignment token {token!r}; "
+                "expected 'i-j' (sure) or 'ipj' / 'i?j' (possible)"
+            )
         i, kind, j = int(match[1]) - shift, match[2], int(match[3]) - shift
         if i < 0 or j < 0:
             raise ValueError(f"{prefix}alignment token {token!r} has index 0 in a 1-based line")
@@ -58,8 +61,9 @@ def parse_pharaoh(line: str, one_based: bool = False,
     return sure, possible - sure
 
 
-def read_pharaoh(path: str | PathLike[str],
-                 one_based: bool = False) -> list[tuple[set[Link], set[Link]]]:
+def read_pharaoh(
+    path: str | PathLike[str], one_based: bool = False
+) -> list[tuple[set[Link], set[Link]]]:
     """Read a Pharaoh file, one ``(sure, possible)`` pair per line (blank lines included).
 
     Blank lines are kept as empty sets so the result stays line-aligned with the corpus.
@@ -68,8 +72,10 @@ def read_pharaoh(path: str | PathLike[str],
         ValueError: on a malformed token, naming ``file:line`` (1-based) and the token.
     """
     with open(path, encoding="utf-8") as handle:
-        return [parse_pharaoh(line, one_based, where=f"{path}:{number}")
-                for number, line in enumerate(handle, start=1)]
+        return [
+            parse_pharaoh(line, one_based, where=f"{path}:{number}")
+            for number, line in enumerate(handle, start=1)
+        ]
 
 
 def format_pharaoh(links: Iterable[Link]) -> str:
@@ -121,8 +127,9 @@ def _membership(pieces: Sequence[str]) -> np.ndarray:
     return onehot
 
 
-def word_attention(attn: np.ndarray, src_pieces: Sequence[str],
-                   tgt_pieces: Sequence[str]) -> np.ndarray:
+def word_attention(
+    attn: np.ndarray, src_pieces: Sequence[str], tgt_pieces: Sequence[str]
+) -> np.ndarray:
     """Merge piece attention ``(T, S)`` into word attention ``(target words, source words)``.
 
     ``W[tw, sw]`` is the *mean* over the target pieces of word ``tw`` of the *sum* over the source
@@ -139,18 +146,28 @@ def word_attention(attn: np.ndarray, src_pieces: Sequence[str],
     """
     attn = np.asarray(attn, dtype=float)
     n_tgt, n_src = len(tgt_pieces), len(src_pieces)
-    if attn.ndim != 2 or attn.shape[0] not in (n_tgt, n_tgt + 1) or attn.shape[1] not in (
-            n_src, n_src + 1):
-        raise ValueError(f"attention of shape {attn.shape} does not fit {n_tgt} target and "
-                         f"{n_src} source pieces (optionally plus one EOS row and column)")
+    if (
+        attn.ndim != 2
+        or attn.shape[0] not in (n_tgt, n_tgt + 1)
+        or attn.shape[1] not in (n_src, n_src + 1)
+    ):
+        raise ValueError(
+            f"attention of shape {attn.shape} does not fit {n_tgt} target and "
+            f"{n_src} source pieces (optionally plus one EOS row and column)"
+        )
     attn = attn[:n_tgt, :n_src]
     src_words, tgt_words = _membership(src_pieces), _membership(tgt_pieces)
     summed = attn @ src_words  # (T, source words)
     return (tgt_words.T @ summed) / tgt_words.sum(axis=0)[:, None]  # (target words, source words)
 
 
-def word_alignment(attn: np.ndarray, src_pieces: Sequence[str], tgt_pieces: Sequence[str],
-                   method: str = "argmax", threshold: float = 0.3) -> set[Link]:
+def word_alignment(
+    attn: np.ndarray,
+    src_pieces: Sequence[str],
+    tgt_pieces: Sequence[str],
+    method: str = "argmax",
+    threshold: float = 0.3,
+) -> set[Link]:
     """Read word links off a piece-level attention matrix.
 
     The matrix is first merged to words by :func:`word_attention` (EOS row/column dropped). Then

@@ -9,8 +9,9 @@ so a run is reproducible and a resumed run can rebuild the exact epoch it stoppe
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -129,8 +130,10 @@ def collate(split: EncodedSplit, indices: Sequence[int]) -> Batch:
     )
 
 
-def epoch_batches(split: EncodedSplit, batch_tokens: int, batch_sents: int,
-                  seed: int | None) -> list[list[int]]:
+def epoch_batches(
+    split: EncodedSplit, batch_tokens: int, batch_sents: int, seed: int | None
+) -> list[list[int]]:
     """The batches of one pass over ``split`` (shuffled by ``seed``, or in length order)."""
-    return make_batches([len(s) for s in split.src], [len(t) for t in split.tgt],
-                        batch_tokens, batch_sents, seed)
+    return make_batches(
+        [len(s) for s in split.src], [len(t) for t in split.tgt], batch_tokens, batch_sents, seed
+    )

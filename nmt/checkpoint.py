@@ -40,15 +40,17 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
 
 
 def resolve_checkpoint(location: str | Path, prefer: str = "best") -> Path:
-    """A checkpoint file, or a run directory whose ``checkpoints/{prefer}.pt`` (or last.pt) is used."""
+    """A checkpoint file, or a run directory's ``checkpoints/{prefer}.pt`` (else last.pt)."""
     path = Path(location)
     if path.is_dir():
         for directory in (path / CHECKPOINT_DIR, path):
             for name in (f"{prefer}.pt", "last.pt"):
                 if (directory / name).is_file():
                     return directory / name
-        raise CheckpointError(f"no checkpoint in {path} (looked for {CHECKPOINT_DIR}/{prefer}.pt "
-                              f"and {CHECKPOINT_DIR}/last.pt)")
+        raise CheckpointError(
+            f"no checkpoint in {path} (looked for {CHECKPOINT_DIR}/{prefer}.pt "
+            f"and {CHECKPOINT_DIR}/last.pt)"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     return path
@@ -60,8 +62,10 @@ def load_checkpoint(location: str | Path, prefer: str = "best") -> dict[str, Any
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a truncated or foreign file
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(error).__name__}: "
-                              f"{str(error).splitlines()[0] if str(error) else 'corrupt file'})") from None
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else 'corrupt file'})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not an nmt checkpoint (format {FORMAT_VERSION})")
     payload["path"] = str(path)

@@ -8,8 +8,8 @@ the user's input end the process with one clear line and a non-zero status, not 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -19,8 +19,12 @@ from nmt.config import Config, register_configs
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 # Scripts that produce no run directory: no outputs/ folder, no log file, stdout left to the task.
-QUIET_RUN = ["hydra.output_subdir=null", "hydra.run.dir=.", "hydra/job_logging=none",
-             "hydra/hydra_logging=none"]
+QUIET_RUN = [
+    "hydra.output_subdir=null",
+    "hydra.run.dir=.",
+    "hydra/job_logging=none",
+    "hydra/hydra_logging=none",
+]
 
 
 def _entry_point(task: Callable[[Config], None], quiet: bool) -> Callable[[], None]:
@@ -72,9 +76,14 @@ def _translate(cfg: Config) -> None:
 
 
 def _evaluate(cfg: Config) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
     from nmt.evaluate import evaluate
 
-    evaluate(cfg)
+    # Test sets come from the checkpoint's own data settings unless the user named data ones.
+    overrides = HydraConfig.get().overrides.task
+    data_given = any(o.lstrip("+~").startswith("data") for o in overrides)
+    evaluate(cfg, data=cfg.data if data_given else None)
 
 
 prepare = _entry_point(_prepare, quiet=True)

@@ -9,7 +9,6 @@ sees a DictConfig: functions take the sub-config they need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
@@ -30,16 +29,18 @@ class DataConfig:
     source: str = "generated"  # generated | multi30k | files | hf
     src: str = "en"
     tgt: str = "de"
-    root: Optional[str] = None  # local directory (files, multi30k local copy)
-    name: Optional[str] = None  # hub id or local path of a Hugging Face dataset (hf, multi30k)
-    subset: Optional[str] = None  # the dataset's configuration name, e.g. "de-en" for wmt14
+    root: str | None = None  # local directory (files, multi30k local copy)
+    name: str | None = None  # hub id or local path of a Hugging Face dataset (hf, multi30k)
+    subset: str | None = None  # the dataset's configuration name, e.g. "de-en" for wmt14
     test_sets: list[str] = field(default_factory=lambda: ["test"])
     # cleaning
     min_len: int = 1  # in whitespace words, both sides
     max_len: int = 100
     max_len_ratio: float = 3.0  # max(words_src, words_tgt) / min(...)
     # generated corpus
-    generated_sizes: list[int] = field(default_factory=lambda: [20000, 500, 500])  # train, valid, test
+    generated_sizes: list[int] = field(
+        default_factory=lambda: [20000, 500, 500]
+    )  # train, valid, test
     generated_seed: int = 1234
     # SentencePiece
     spm_type: str = "unigram"  # unigram | bpe
@@ -81,7 +82,9 @@ class ModelConfig:
     dec_hidden: int = 256
     dec_layers: int = 1
     input_feeding: bool = True  # Luong decoder only
-    attention: str = "bahdanau"  # bahdanau | dot | general | concat | scaled_dot | cosine | multihead
+    attention: str = (
+        "bahdanau"  # bahdanau | dot | general | concat | scaled_dot | cosine | multihead
+    )
     attn_dim: int = 0  # hidden size of additive scorers; 0 = dec_hidden
     heads: int = 4  # multihead only
     normalizer: str = "softmax"  # softmax | sparsemax | hard
@@ -113,12 +116,12 @@ class TrainConfig:
 
     max_steps: int = 3000
     max_epochs: int = 0  # 0 = no limit
-    max_time: Optional[str] = None  # wall-clock budget from process start: "90s", "15m", "1h"
+    max_time: str | None = None  # wall-clock budget from process start: "90s", "15m", "1h"
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 on CUDA only)
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
-    resume: Optional[str] = None  # run directory or checkpoint file
+    resume: str | None = None  # run directory or checkpoint file
     # optimisation
     optimizer: str = "adam"  # adam | adamw
     lr: float = 1e-3
@@ -147,7 +150,9 @@ class TrainConfig:
         check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
         check_choice("train.precision", self.precision, ("fp32", "bf16", "fp16"))
         check_choice("train.optimizer", self.optimizer, ("adam", "adamw"))
-        check_choice("train.schedule", self.schedule, ("constant", "inverse_sqrt", "linear", "plateau"))
+        check_choice(
+            "train.schedule", self.schedule, ("constant", "inverse_sqrt", "linear", "plateau")
+        )
         check_choice("train.nonfinite", self.nonfinite, ("stop", "skip"))
         check_choice("train.metric", self.metric, ("bleu", "chrf", "loss", "ppl"))
         for option in ("max_steps", "val_every", "log_every", "lr", "accum_steps"):
@@ -193,7 +198,9 @@ class DecodeConfig:
         for option in ("beam_size", "max_len_ratio", "n_best", "batch_size"):
             check_positive(f"decode.{option}", getattr(self, option))
         if self.n_best > self.beam_size:
-            raise ValueError(f"decode.n_best={self.n_best} exceeds decode.beam_size={self.beam_size}")
+            raise ValueError(
+                f"decode.n_best={self.n_best} exceeds decode.beam_size={self.beam_size}"
+            )
 
 
 @dataclass
@@ -204,10 +211,24 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
-    checkpoint: Optional[str] = None  # run directory or .pt (translate, evaluate)
-    input: Optional[str] = None  # file or "-" for stdin (translate, evaluate)
-    output: Optional[str] = None  # file or "-" for stdout (translate)
-    reference: Optional[str] = None  # reference file (evaluate)
+    checkpoint: str | None = None  # run directory or .pt (translate, evaluate)
+    input: str | None = None  # file, or "-" for stdin (translate; evaluate with reference)
+    output: str | None = None  # file, or "-" for stdout (translate)
+    reference: str | None = None  # reference translations of `input` (evaluate)
+    alignments: str | None = None  # gold word alignments of the test set (evaluate)
+    alignments_one_based: bool = False  # gold links count from 1, as in the classic sets
+    align_method: str = "argmax"  # argmax | threshold: attention -> word links
+    align_threshold: float = 0.3
+    write_alignments: str | None = None  # translate: Pharaoh i-j links per output line
+    write_nbest: str | None = None  # translate: "index ||| hypothesis ||| score" lines
+    write_jsonl: str | None = None  # translate: tokens, attention and context per sentence
+    write_heatmaps: str | None = None  # translate: a directory for one figure per sentence
+    heatmap_format: str = "png"  # png | svg | pdf
+    report: str | None = None  # evaluate: the JSON report's path (default: in the run dir)
+
+    def __post_init__(self) -> None:
+        check_choice("align_method", self.align_method, ("argmax", "threshold"))
+        check_choice("heatmap_format", self.heatmap_format, ("png", "svg", "pdf"))
 
 
 def register_configs() -> None:

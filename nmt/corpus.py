@@ -10,15 +10,22 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from nmt.config import DataConfig
 
 # Split names users write, and the names corpora use for them.
-SPLIT_ALIASES = {"valid": ("valid", "val", "validation", "dev"), "val": ("val", "valid", "validation", "dev")}
+SPLIT_ALIASES = {
+    "valid": ("valid", "val", "validation", "dev"),
+    "val": ("val", "valid", "validation", "dev"),
+}
 MULTI30K_HUB_ID = "bentrevett/multi30k"
-MULTI30K_HUB_SPLITS = {"train": "train", "valid": "validation", "val": "validation",
-                       "test": "test", "test_2016_flickr": "test"}
+MULTI30K_HUB_SPLITS = {
+    "train": "train",
+    "valid": "validation",
+    "val": "validation",
+    "test": "test",
+    "test_2016_flickr": "test",
+}
 
 
 class DataError(ValueError):
@@ -33,7 +40,7 @@ class ParallelSplit:
     src: list[str]
     tgt: list[str]
     origin: str  # where it was read from, for messages and statistics
-    alignments: Optional[list[str]] = None  # Pharaoh "i-j" lines, source-target order
+    alignments: list[str] | None = None  # Pharaoh "i-j" lines, source-target order
 
     def __len__(self) -> int:
         return len(self.src)
@@ -56,8 +63,9 @@ def read_lines(path: Path) -> list[str]:
             try:
                 lines.append(raw.decode("utf-8").rstrip("\r\n"))
             except UnicodeDecodeError as error:
-                raise DataError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte "
-                                f"{error.start})") from None
+                raise DataError(
+                    f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
+                ) from None
     return lines
 
 
@@ -65,8 +73,10 @@ def read_parallel_files(src_path: Path, tgt_path: Path, name: str) -> ParallelSp
     """Read two line-aligned files; different line counts are an error naming both files."""
     src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):
-        raise DataError(f"parallel files differ in length: {src_path} has {len(src)} lines, "
-                        f"{tgt_path} has {len(tgt)}")
+        raise DataError(
+            f"parallel files differ in length: {src_path} has {len(src)} lines, "
+            f"{tgt_path} has {len(tgt)}"
+        )
     return ParallelSplit(name, src, tgt, origin=f"{src_path} + {tgt_path}")
 
 
@@ -76,13 +86,15 @@ def read_tsv(path: Path, name: str) -> ParallelSplit:
     for number, line in enumerate(read_lines(path), start=1):
         columns = line.split("\t")
         if len(columns) != 2:
-            raise DataError(f"{path}:{number}: expected 2 tab-separated columns, found {len(columns)}")
+            raise DataError(
+                f"{path}:{number}: expected 2 tab-separated columns, found {len(columns)}"
+            )
         src.append(columns[0])
         tgt.append(columns[1])
     return ParallelSplit(name, src, tgt, origin=str(path))
 
 
-def _find_file(root: Path, stem: str) -> Optional[Path]:
+def _find_file(root: Path, stem: str) -> Path | None:
     for candidate in (root / stem, root / f"{stem}.gz"):
         if candidate.is_file():
             return candidate
@@ -102,7 +114,9 @@ def load_files(root: Path, split: str, src: str, tgt: str) -> ParallelSplit:
             pairs = read_parallel_files(src_path, tgt_path, split)
         elif src_path or tgt_path:
             missing = f"{name}.{tgt}" if src_path else f"{name}.{src}"
-            raise DataError(f"{src_path or tgt_path} has no counterpart: {root / missing}[.gz] is missing")
+            raise DataError(
+                f"{src_path or tgt_path} has no counterpart: {root / missing}[.gz] is missing"
+            )
         elif tsv := _find_file(root, f"{name}.tsv"):
             pairs = read_tsv(tsv, split)
         else:
@@ -111,8 +125,10 @@ def load_files(root: Path, split: str, src: str, tgt: str) -> ParallelSplit:
         if align_path:
             pairs.alignments = read_lines(align_path)
             if len(pairs.alignments) != len(pairs):
-                raise DataError(f"{align_path} has {len(pairs.alignments)} lines, but the split "
-                                f"has {len(pairs)} sentence pairs")
+                raise DataError(
+                    f"{align_path} has {len(pairs.alignments)} lines, but the split "
+                    f"has {len(pairs)} sentence pairs"
+                )
         return pairs
     tried = ", ".join(f"{n}.{src}/{n}.{tgt}/{n}.tsv" for n in SPLIT_ALIASES.get(split, (split,)))
     raise DataError(f"split {split!r} not found in {root} (looked for {tried}, optionally .gz)")
@@ -125,7 +141,7 @@ def _hub_split(dataset_dict, name: str, split: str):
     raise DataError(f"dataset {name} has no split {split!r}; it has: {', '.join(dataset_dict)}")
 
 
-def load_hub(name: str, subset: Optional[str], split: str, src: str, tgt: str) -> ParallelSplit:
+def load_hub(name: str, subset: str | None, split: str, src: str, tgt: str) -> ParallelSplit:
     """Load one split of a Hugging Face dataset, by hub id or local path.
 
     Two layouts are understood: a ``translation`` column of ``{lang: text}`` dicts (wmt14,
@@ -160,8 +176,10 @@ def load_hub(name: str, subset: Optional[str], split: str, src: str, tgt: str) -
 def _check_languages(name: str, available: list[str], src: str, tgt: str) -> None:
     for option, code in (("data.src", src), ("data.tgt", tgt)):
         if code not in available:
-            raise DataError(f"{option}={code!r} is not a language of dataset {name}; "
-                            f"it has: {', '.join(available)}")
+            raise DataError(
+                f"{option}={code!r} is not a language of dataset {name}; "
+                f"it has: {', '.join(available)}"
+            )
 
 
 def load_split(cfg: DataConfig, split: str) -> ParallelSplit:
@@ -174,8 +192,10 @@ def load_split(cfg: DataConfig, split: str) -> ParallelSplit:
         return load_files(Path(cfg.root), "val" if split == "valid" else split, cfg.src, cfg.tgt)
     if cfg.source == "multi30k":
         if split not in MULTI30K_HUB_SPLITS:
-            raise DataError(f"{MULTI30K_HUB_ID} has no split {split!r}; it has "
-                            f"{', '.join(MULTI30K_HUB_SPLITS)} (or give data.root= a local copy)")
+            raise DataError(
+                f"{MULTI30K_HUB_ID} has no split {split!r}; it has "
+                f"{', '.join(MULTI30K_HUB_SPLITS)} (or give data.root= a local copy)"
+            )
         return load_hub(MULTI30K_HUB_ID, None, MULTI30K_HUB_SPLITS[split], cfg.src, cfg.tgt)
     return load_hub(cfg.name, cfg.subset, split, cfg.src, cfg.tgt)
 
@@ -184,8 +204,10 @@ def _load_generated(cfg: DataConfig, split: str) -> ParallelSplit:
     from nmt.generated import generate_splits, is_complete, reverse_alignment, write_splits
 
     if {cfg.src, cfg.tgt} != {"en", "de"}:
-        raise DataError(f"the generated corpus is English-German; data.src={cfg.src!r} and "
-                        f"data.tgt={cfg.tgt!r} must be 'en' and 'de' (either direction)")
+        raise DataError(
+            f"the generated corpus is English-German; data.src={cfg.src!r} and "
+            f"data.tgt={cfg.tgt!r} must be 'en' and 'de' (either direction)"
+        )
     sizes = "-".join(str(size) for size in cfg.generated_sizes)
     root = Path(cfg.cache_dir) / f"generated-seed{cfg.generated_seed}-{sizes}"
     if not is_complete(root):
@@ -196,8 +218,12 @@ def _load_generated(cfg: DataConfig, split: str) -> ParallelSplit:
     return pairs
 
 
-def clean(pairs: ParallelSplit, min_len: int = 1, max_len: Optional[int] = None,
-          max_len_ratio: Optional[float] = None) -> tuple[ParallelSplit, CleaningReport]:
+def clean(
+    pairs: ParallelSplit,
+    min_len: int = 1,
+    max_len: int | None = None,
+    max_len_ratio: float | None = None,
+) -> tuple[ParallelSplit, CleaningReport]:
     """Drop empty pairs, and pairs outside the word-length and length-ratio limits (if given).
 
     Lengths are whitespace words, so the filters do not depend on the tokenizer being trained.
@@ -205,21 +231,27 @@ def clean(pairs: ParallelSplit, min_len: int = 1, max_len: Optional[int] = None,
     report = CleaningReport()
     keep = []
     for index, (source, target) in enumerate(zip(pairs.src, pairs.tgt)):
-        reason = _drop_reason(len(source.split()), len(target.split()), min_len, max_len,
-                              max_len_ratio)
+        reason = _drop_reason(
+            len(source.split()), len(target.split()), min_len, max_len, max_len_ratio
+        )
         if reason is None:
             keep.append(index)
         else:
             report.dropped[reason] = report.dropped.get(reason, 0) + 1
     report.kept = len(keep)
     cleaned = ParallelSplit(
-        pairs.name, [pairs.src[i].strip() for i in keep], [pairs.tgt[i].strip() for i in keep],
-        pairs.origin, None if pairs.alignments is None else [pairs.alignments[i] for i in keep])
+        pairs.name,
+        [pairs.src[i].strip() for i in keep],
+        [pairs.tgt[i].strip() for i in keep],
+        pairs.origin,
+        None if pairs.alignments is None else [pairs.alignments[i] for i in keep],
+    )
     return cleaned, report
 
 
-def _drop_reason(src_words: int, tgt_words: int, min_len: int, max_len: Optional[int],
-                 max_len_ratio: Optional[float]) -> Optional[str]:
+def _drop_reason(
+    src_words: int, tgt_words: int, min_len: int, max_len: int | None, max_len_ratio: float | None
+) -> str | None:
     shorter, longer = sorted((src_words, tgt_words))
     if shorter == 0:
         return "empty"

@@ -42,14 +42,20 @@ class Score:
 def _check_lengths(hypotheses: Sequence[str], references: Sequence[str]) -> None:
     """Refuse misaligned or empty corpora: sacreBLEU would misreport or crash on them."""
     if len(hypotheses) != len(references):
-        raise ValueError(f"got {len(hypotheses)} hypotheses but {len(references)} references; "
-                         "every hypothesis needs exactly one reference")
+        raise ValueError(
+            f"got {len(hypotheses)} hypotheses but {len(references)} references; "
+            "every hypothesis needs exactly one reference"
+        )
     if not hypotheses:
         raise ValueError("cannot score an empty corpus (0 hypotheses, 0 references)")
 
 
-def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False,
-                  tokenize: str = "13a") -> list[Score]:
+def corpus_scores(
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    lowercase: bool = False,
+    tokenize: str = "13a",
+) -> list[Score]:
     """BLEU, chrF and TER of a detokenized corpus against one reference per sentence.
 
     The defaults are sacreBLEU's (mixed case, ``13a`` tokenization), the comparable choice for
@@ -73,14 +79,19 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str], lowercas
     """
     _check_lengths(hypotheses, references)
     if tokenize not in BLEU.TOKENIZERS:
-        raise ValueError(f"unknown sacreBLEU tokenizer {tokenize!r}; choose one of "
-                         f"{sorted(BLEU.TOKENIZERS)}")
-    metrics = (("BLEU", BLEU(lowercase=lowercase, tokenize=tokenize)),
-               ("chrF", CHRF(lowercase=lowercase)),
-               ("TER", TER(case_sensitive=not lowercase)))
+        raise ValueError(
+            f"unknown sacreBLEU tokenizer {tokenize!r}; choose one of {sorted(BLEU.TOKENIZERS)}"
+        )
+    metrics = (
+        ("BLEU", BLEU(lowercase=lowercase, tokenize=tokenize)),
+        ("chrF", CHRF(lowercase=lowercase)),
+        ("TER", TER(case_sensitive=not lowercase)),
+    )
     hyps, refs = list(hypotheses), [list(references)]
-    return [Score(name, float(metric.corpus_score(hyps, refs).score), str(metric.get_signature()))
-            for name, metric in metrics]
+    return [
+        Score(name, float(metric.corpus_score(hyps, refs).score), str(metric.get_signature()))
+        for name, metric in metrics
+    ]
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
@@ -115,8 +126,9 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else 0.0
 
 
-def alignment_error_rate(predicted: Sequence[set[Link]], sure: Sequence[set[Link]],
-                         possible: Sequence[set[Link]]) -> AlignmentScores:
+def alignment_error_rate(
+    predicted: Sequence[set[Link]], sure: Sequence[set[Link]], possible: Sequence[set[Link]]
+) -> AlignmentScores:
     """Alignment error rate of Och & Ney (2003), micro-averaged over the corpus.
 
     With ``A`` the predicted links, ``S`` the sure gold links and ``P = S ∪ possible`` (the union is
@@ -146,8 +158,10 @@ def alignment_error_rate(predicted: Sequence[set[Link]], sure: Sequence[set[Link
         ValueError: when the three lists differ in length (all counts named).
     """
     if not len(predicted) == len(sure) == len(possible):
-        raise ValueError(f"got {len(predicted)} predicted alignments, {len(sure)} sure and "
-                         f"{len(possible)} possible gold alignments; they must match per sentence")
+        raise ValueError(
+            f"got {len(predicted)} predicted alignments, {len(sure)} sure and "
+            f"{len(possible)} possible gold alignments; they must match per sentence"
+        )
     n_a = n_s = a_and_s = a_and_p = 0
     for a, s, p in zip(predicted, sure, possible, strict=True):
         a, s = set(a), set(s)
@@ -155,5 +169,9 @@ def alignment_error_rate(predicted: Sequence[set[Link]], sure: Sequence[set[Link
         a_and_s += len(a & s)
         a_and_p += len(a & (s | set(p)))
     aer = 1.0 - _ratio(a_and_s + a_and_p, n_a + n_s)  # 1 when both |A| and |S| are 0
-    return AlignmentScores(aer=aer, precision=_ratio(a_and_p, n_a), recall=_ratio(a_and_s, n_s),
-                           sentences=len(predicted))
+    return AlignmentScores(
+        aer=aer,
+        precision=_ratio(a_and_p, n_a),
+        recall=_ratio(a_and_s, n_s),
+        sentences=len(predicted),
+    )

@@ -20,8 +20,9 @@ HIGHER_IS_BETTER = {"bleu": True, "chrf": True, "loss": False, "ppl": False}
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam or AdamW over the trainable parameters."""
     optimizer_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return optimizer_class(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
-                           weight_decay=cfg.weight_decay)
+    return optimizer_class(
+        model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay
+    )
 
 
 class LearningRate:
@@ -60,7 +61,8 @@ class LearningRate:
     def validated(self, value: float) -> None:
         """Record a validation result; on ``plateau`` lower the scale when it stops improving."""
         better = self.best is None or (
-            value > self.best if HIGHER_IS_BETTER[self.cfg.metric] else value < self.best)
+            value > self.best if HIGHER_IS_BETTER[self.cfg.metric] else value < self.best
+        )
         if better:
             self.best, self.bad_validations = value, 0
             return
@@ -70,8 +72,11 @@ class LearningRate:
             self.bad_validations = 0
 
     def state_dict(self) -> dict[str, float | int | None]:
-        return {"plateau_scale": self.plateau_scale, "bad_validations": self.bad_validations,
-                "best": self.best}
+        return {
+            "plateau_scale": self.plateau_scale,
+            "bad_validations": self.bad_validations,
+            "best": self.best,
+        }
 
     def load_state_dict(self, state: dict[str, float | int | None]) -> None:
         self.plateau_scale = float(state["plateau_scale"])

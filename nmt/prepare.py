@@ -7,9 +7,9 @@ statistics a user reads are those of the data the model is trained on.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from nmt.batching import EncodedSplit, encode_split
 from nmt.config import DataConfig
@@ -29,8 +29,12 @@ class PreparedCorpus:
     vocab_cached: bool = False
 
 
-def prepare(cfg: DataConfig, splits: list[str], log: Callable[[str], None] = print,
-            vocabs: Optional[Vocabularies] = None) -> PreparedCorpus:
+def prepare(
+    cfg: DataConfig,
+    splits: list[str],
+    log: Callable[[str], None] = print,
+    vocabs: Vocabularies | None = None,
+) -> PreparedCorpus:
     """Load ``train`` plus ``splits``, clean them, build or load vocabularies, and encode.
 
     ``vocabs`` (from a checkpoint being resumed) are used as they are instead of the cache.
@@ -47,20 +51,26 @@ def prepare(cfg: DataConfig, splits: list[str], log: Callable[[str], None] = pri
         else:
             pairs, report = clean(pairs)
         if report.kept == 0:
-            raise ValueError(f"split {name!r} from {pairs.origin} has no usable sentence pair left "
-                             "after cleaning")
+            raise ValueError(
+                f"split {name!r} from {pairs.origin} has no usable sentence pair left "
+                "after cleaning"
+            )
         raw[name], cleaning[name] = pairs, report
         log(f"loaded {name}: {report.kept:,} pairs from {pairs.origin}" + _dropped(report))
     if vocabs is None:
         vocabs, vocab_dir, cached = build_vocabularies(raw["train"], cfg)
     else:
         vocab_dir, cached = Path("<checkpoint>"), True
-    log(f"vocabulary: {'reused' if cached else 'trained'} {cfg.spm_type} "
-        f"{'joint ' + str(len(vocabs.src)) if vocabs.joint else f'{len(vocabs.src)}/{len(vocabs.tgt)}'}"
-        f" pieces in {vocab_dir}")
+    sizes = f"joint {len(vocabs.src)}" if vocabs.joint else f"{len(vocabs.src)}/{len(vocabs.tgt)}"
+    log(
+        f"vocabulary: {'reused' if cached else 'trained'} {cfg.spm_type} {sizes}"
+        f" pieces in {vocab_dir}"
+    )
     encoded = {name: encode_split(pairs, vocabs, cfg.max_tokens) for name, pairs in raw.items()}
-    log(f"tokenized {sum(len(e) for e in encoded.values()):,} pairs "
-        f"({time.perf_counter() - started:.1f} s in all)")
+    log(
+        f"tokenized {sum(len(e) for e in encoded.values()):,} pairs "
+        f"({time.perf_counter() - started:.1f} s in all)"
+    )
     return PreparedCorpus(vocabs, raw, encoded, cleaning, vocab_dir, cached)
 
 
@@ -72,8 +82,10 @@ def _dropped(report: CleaningReport) -> str:
 
 def statistics_table(corpus: PreparedCorpus) -> str:
     """A plain-text table of per-split sizes, lengths and unknown-piece rates."""
-    header = (f"{'split':<20}{'pairs':>9}{'dropped':>9}{'src words':>11}{'tgt words':>11}"
-              f"{'src pieces':>12}{'tgt pieces':>12}{'max src':>9}{'max tgt':>9}{'unk %':>7}")
+    header = (
+        f"{'split':<20}{'pairs':>9}{'dropped':>9}{'src words':>11}{'tgt words':>11}"
+        f"{'src pieces':>12}{'tgt pieces':>12}{'max src':>9}{'max tgt':>9}{'unk %':>7}"
+    )
     rows = [header, "-" * len(header)]
     for name, enc in corpus.encoded.items():
         raw = corpus.raw[name]
@@ -85,7 +97,10 @@ def statistics_table(corpus: PreparedCorpus) -> str:
             f"{sum(len(t.split()) for t in raw.tgt) / len(enc):>11.2f}"
             f"{src_pieces / len(enc):>12.2f}{tgt_pieces / len(enc):>12.2f}"
             f"{max(map(len, enc.src)):>9}{max(map(len, enc.tgt)):>9}"
-            f"{100 * unknown / max(1, src_pieces + tgt_pieces):>7.2f}")
-    rows.append("(words: whitespace-separated, per sentence; pieces: SentencePiece, per sentence, "
-                "without EOS)")
+            f"{100 * unknown / max(1, src_pieces + tgt_pieces):>7.2f}"
+        )
+    rows.append(
+        "(words: whitespace-separated, per sentence; pieces: SentencePiece, per sentence, "
+        "without EOS)"
+    )
     return "\n".join(rows)

@@ -12,9 +12,9 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
@@ -30,10 +30,16 @@ class Tokenizer:
     def __init__(self, model_proto: bytes) -> None:
         self.model_proto = model_proto
         self.processor = spm.SentencePieceProcessor(model_proto=model_proto)
-        if (self.processor.pad_id(), self.processor.unk_id(), self.processor.bos_id(),
-                self.processor.eos_id()) != SPECIAL_IDS:
-            raise ValueError("SentencePiece model does not use the special ids PAD UNK BOS EOS = "
-                             f"{SPECIAL_IDS}; it was not trained by nmt")
+        if (
+            self.processor.pad_id(),
+            self.processor.unk_id(),
+            self.processor.bos_id(),
+            self.processor.eos_id(),
+        ) != SPECIAL_IDS:
+            raise ValueError(
+                "SentencePiece model does not use the special ids PAD UNK BOS EOS = "
+                f"{SPECIAL_IDS}; it was not trained by nmt"
+            )
 
     def __len__(self) -> int:
         return self.processor.get_piece_size()
@@ -74,18 +80,35 @@ def train_sentencepiece(lines: Iterable[str], cfg: DataConfig) -> bytes:
     """
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=model, model_type=cfg.spm_type,
-        vocab_size=cfg.vocab_size, character_coverage=cfg.character_coverage,
-        pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID, hard_vocab_limit=False,
-        normalization_rule_name="identity", input_sentence_size=2_000_000,
-        shuffle_input_sentence=True, num_threads=os.cpu_count() or 1, minloglevel=2)
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        model_type=cfg.spm_type,
+        vocab_size=cfg.vocab_size,
+        character_coverage=cfg.character_coverage,
+        pad_id=PAD_ID,
+        unk_id=UNK_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        hard_vocab_limit=False,
+        normalization_rule_name="identity",
+        input_sentence_size=2_000_000,
+        shuffle_input_sentence=True,
+        num_threads=os.cpu_count() or 1,
+        minloglevel=2,
+    )
     return model.getvalue()
 
 
 def cache_key(train: ParallelSplit, cfg: DataConfig) -> str:
     """Hash of the training text and every setting that changes the trained models."""
-    settings = {"type": cfg.spm_type, "size": cfg.vocab_size, "joint": cfg.joint_vocab,
-                "coverage": cfg.character_coverage, "src": cfg.src, "tgt": cfg.tgt}
+    settings = {
+        "type": cfg.spm_type,
+        "size": cfg.vocab_size,
+        "joint": cfg.joint_vocab,
+        "coverage": cfg.character_coverage,
+        "src": cfg.src,
+        "tgt": cfg.tgt,
+    }
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for line in train.src + train.tgt:
         digest.update(line.encode())

@@ -15,7 +15,6 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Optional
 
 import torch
 from torch import nn
@@ -29,11 +28,21 @@ from nmt.distributed import Distributed, all_agree, setup_distributed
 from nmt.model import Seq2Seq, build_model, count_parameters
 from nmt.optim import HIGHER_IS_BETTER, LearningRate, build_optimizer
 from nmt.prepare import PreparedCorpus, prepare
-from nmt.tokenizer import Tokenizer, Vocabularies
 from nmt.run_log import RunLog
+from nmt.tokenizer import Tokenizer, Vocabularies
 from nmt.validate import ValidationResult, token_loss, validate
 
 log = logging.getLogger("nmt")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run hands back to its caller (scripts, tests)."""
+
+    model: Seq2Seq
+    progress: Progress
+    validation: ValidationResult | None
+    stop_reason: str
 
 
 @dataclass
@@ -43,7 +52,7 @@ class Progress:
     step: int = 0  # updates done
     epoch: int = 0
     batch_in_epoch: int = 0  # batches of this epoch already consumed
-    best_value: Optional[float] = None
+    best_value: float | None = None
     best_step: int = 0
     bad_validations: int = 0  # since the best, for early stopping
     tgt_tokens: int = 0
@@ -53,7 +62,7 @@ class StopRequested:
     """Turns SIGINT/SIGTERM into a flag the loop checks after each update."""
 
     def __init__(self) -> None:
-        self.reason: Optional[str] = None
+        self.reason: str | None = None
         self._previous = {}
 
     def __enter__(self) -> StopRequested:
@@ -87,7 +96,7 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def train(cfg: Config, run_dir: Path) -> Optional[ValidationResult]:
+def train(cfg: Config, run_dir: Path) -> TrainResult:
     """Train the configured model, writing checkpoints and TensorBoard logs under ``run_dir``."""
     dist = setup_distributed(cfg.train.device)
     device = pick_device(cfg.train.device, dist)
@@ -101,9 +110,15 @@ def train(cfg: Config, run_dir: Path) -> Optional[ValidationResult]:
     vocabs = _vocabs_from(resumed) if resumed else None
     corpus = prepare(cfg.data, ["valid"], log=log.info, vocabs=vocabs)
     model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).to(device)
-    log.info(f"model: {count_parameters(model):,} parameters ({cfg.model.rnn} encoder, "
-             f"{cfg.model.decoder} decoder, {cfg.model.attention} attention) on {device}")
-    optimizer, schedule, progress = build_optimizer(model, cfg.train), LearningRate(cfg.train), Progress()
+    log.info(
+        f"model: {count_parameters(model):,} parameters ({cfg.model.rnn} encoder, "
+        f"{cfg.model.decoder} decoder, {cfg.model.attention} attention) on {device}"
+    )
+    optimizer, schedule, progress = (
+        build_optimizer(model, cfg.train),
+        LearningRate(cfg.train),
+        Progress(),
+    )
     if resumed is not None:
         progress = _restore(resumed, model, optimizer, schedule)
         log.info(f"resumed from {resumed['path']} at step {progress.step}")
@@ -111,12 +126,23 @@ def train(cfg: Config, run_dir: Path) -> Optional[ValidationResult]:
     run_log = RunLog(run_dir, enabled=dist.is_main)
     try:
         with StopRequested() as stop:
-            result = _loop(cfg, model, ddp_model, optimizer, schedule, progress, corpus, run_log,
-                           dist, device, stop)
+            last, reason = _loop(
+                cfg,
+                model,
+                ddp_model,
+                optimizer,
+                schedule,
+                progress,
+                corpus,
+                run_log,
+                dist,
+                device,
+                stop,
+            )
     finally:
         run_log.close()
         dist.close()
-    return result
+    return TrainResult(model, progress, last, reason)
 
 
 def _config_for_resume(cfg: Config, resumed: dict) -> Config:
@@ -131,7 +157,9 @@ def _config_for_resume(cfg: Config, resumed: dict) -> Config:
 
 def _vocabs_from(resumed: dict) -> Vocabularies:
     src = Tokenizer(resumed["vocab"]["src"])
-    return Vocabularies(src, src if resumed["vocab"]["joint"] else Tokenizer(resumed["vocab"]["tgt"]))
+    return Vocabularies(
+        src, src if resumed["vocab"]["joint"] else Tokenizer(resumed["vocab"]["tgt"])
+    )
 
 
 def _restore(resumed: dict, model: nn.Module, optimizer, schedule: LearningRate) -> Progress:
@@ -146,15 +174,31 @@ def _restore(resumed: dict, model: nn.Module, optimizer, schedule: LearningRate)
     return Progress(**resumed["progress"])
 
 
-def _loop(cfg: Config, model: Seq2Seq, ddp_model: nn.Module, optimizer, schedule: LearningRate,
-          progress: Progress, corpus: PreparedCorpus, run_log: RunLog, dist: Distributed,
-          device: torch.device, stop: StopRequested) -> Optional[ValidationResult]:
+def _loop(
+    cfg: Config,
+    model: Seq2Seq,
+    ddp_model: nn.Module,
+    optimizer,
+    schedule: LearningRate,
+    progress: Progress,
+    corpus: PreparedCorpus,
+    run_log: RunLog,
+    dist: Distributed,
+    device: torch.device,
+    stop: StopRequested,
+) -> tuple[ValidationResult | None, str]:
     tc = cfg.train
     deadline = nmt.STARTED_AT + parse_duration(tc.max_time) if tc.max_time else None
     train_split = corpus.encoded["train"]
     batches = _epoch(cfg, train_split, progress.epoch, dist)
-    bar = tqdm(total=tc.max_steps, initial=progress.step, disable=not (tc.progress and dist.is_main),
-               unit="step", dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0)
+    bar = tqdm(
+        total=tc.max_steps,
+        initial=progress.step,
+        disable=not (tc.progress and dist.is_main),
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+    )
     window_tokens, window_loss, window_start, last = 0, 0.0, time.perf_counter(), None
     reason = None
     while reason is None:
@@ -181,35 +225,54 @@ def _loop(cfg: Config, model: Seq2Seq, ddp_model: nn.Module, optimizer, schedule
             elapsed = time.perf_counter() - window_start
             speed = dist.world * window_tokens / max(elapsed, 1e-9)
             run_log.train_scalars(progress.step, window_loss / window_tokens, lr, grad_norm, speed)
-            bar.set_postfix(loss=f"{window_loss / window_tokens:.3f}", tok_s=f"{speed:,.0f}",
-                            lr=f"{lr:.2e}")
+            bar.set_postfix(
+                loss=f"{window_loss / window_tokens:.3f}", tok_s=f"{speed:,.0f}", lr=f"{lr:.2e}"
+            )
             window_tokens, window_loss, window_start = 0, 0.0, time.perf_counter()
         reason = _stop_reason(tc, progress, deadline, stop, dist)
         if progress.step % tc.val_every == 0 or reason is not None:
-            last, early = _validate_and_save(cfg, model, optimizer, schedule, progress, corpus,
-                                             run_log, dist, device)
+            last, early = _validate_and_save(
+                cfg, model, optimizer, schedule, progress, corpus, run_log, dist, device
+            )
             reason = reason or early
     bar.close()
     if reason.startswith("non-finite"):
         log.error(f"stopping: {reason}; the best checkpoint is left untouched")
-        _save(cfg, model, optimizer, schedule, progress, corpus, run_log.dir / CHECKPOINT_DIR / "last.pt", dist)
+        _save(
+            cfg,
+            model,
+            optimizer,
+            schedule,
+            progress,
+            corpus,
+            run_log.dir / CHECKPOINT_DIR / "last.pt",
+            dist,
+        )
         raise FloatingPointError(reason)
-    log.info(f"stopped after {progress.step:,} updates ({progress.epoch} full epochs, "
-             f"{progress.tgt_tokens:,} target tokens): {reason}")
+    log.info(
+        f"stopped after {progress.step:,} updates ({progress.epoch} full epochs, "
+        f"{progress.tgt_tokens:,} target tokens): {reason}"
+    )
     run_log.finish(cfg, progress, last)
-    return last
+    return last, reason
 
 
 def _epoch(cfg: Config, split, epoch: int, dist: Distributed) -> list[list[int]]:
     """This rank's batches of ``epoch``: shuffled by (seed, epoch), equal counts on every rank."""
-    batches = epoch_batches(split, cfg.data.batch_tokens, cfg.data.batch_sents,
-                            seed=cfg.train.seed * 100_003 + epoch)
+    batches = epoch_batches(
+        split, cfg.data.batch_tokens, cfg.data.batch_sents, seed=cfg.train.seed * 100_003 + epoch
+    )
     usable = len(batches) - len(batches) % dist.world
-    return batches[dist.rank:usable:dist.world]
+    return batches[dist.rank : usable : dist.world]
 
 
-def _stop_reason(tc: TrainConfig, progress: Progress, deadline: Optional[float],
-                 stop: StopRequested, dist: Distributed) -> Optional[str]:
+def _stop_reason(
+    tc: TrainConfig,
+    progress: Progress,
+    deadline: float | None,
+    stop: StopRequested,
+    dist: Distributed,
+) -> str | None:
     if progress.step >= tc.max_steps:
         return f"reached train.max_steps={tc.max_steps}"
     if tc.max_epochs and progress.epoch >= tc.max_epochs:
@@ -221,8 +284,14 @@ def _stop_reason(tc: TrainConfig, progress: Progress, deadline: Optional[float],
     return None
 
 
-def train_step(model: Seq2Seq, ddp_model: nn.Module, optimizer, group: list[Batch],
-               tc: TrainConfig, device: torch.device) -> tuple[float, int, float]:
+def train_step(
+    model: Seq2Seq,
+    ddp_model: nn.Module,
+    optimizer,
+    group: list[Batch],
+    tc: TrainConfig,
+    device: torch.device,
+) -> tuple[float, int, float]:
     """One update from ``group`` (accumulated batches): (loss per token, tokens, gradient norm).
 
     The loss is normalized by the real target tokens of the whole group, so accumulating k
@@ -233,8 +302,14 @@ def train_step(model: Seq2Seq, ddp_model: nn.Module, optimizer, group: list[Batc
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
     for index, batch in enumerate(group):
-        tgt_in = _sample_inputs(model, batch, tc.sampling_prob) if tc.sampling_prob else batch.tgt_in
-        sync = ddp_model.no_sync() if index < len(group) - 1 and ddp_model is not model else nullcontext()
+        tgt_in = (
+            _sample_inputs(model, batch, tc.sampling_prob) if tc.sampling_prob else batch.tgt_in
+        )
+        sync = (
+            ddp_model.no_sync()
+            if index < len(group) - 1 and ddp_model is not model
+            else nullcontext()
+        )
         with sync, autocast(device, tc.precision):
             out = ddp_model(batch.src, batch.src_lens, tgt_in)
             loss = token_loss(out.logits, batch.tgt_out, tc.label_smoothing) / tokens
@@ -263,14 +338,30 @@ def _sample_inputs(model: Seq2Seq, batch: Batch, prob: float) -> torch.Tensor:
     return torch.where(swap, shifted, batch.tgt_in)
 
 
-def _validate_and_save(cfg: Config, model: Seq2Seq, optimizer, schedule: LearningRate,
-                       progress: Progress, corpus: PreparedCorpus, run_log: RunLog,
-                       dist: Distributed, device: torch.device
-                       ) -> tuple[ValidationResult, Optional[str]]:
+def _validate_and_save(
+    cfg: Config,
+    model: Seq2Seq,
+    optimizer,
+    schedule: LearningRate,
+    progress: Progress,
+    corpus: PreparedCorpus,
+    run_log: RunLog,
+    dist: Distributed,
+    device: torch.device,
+) -> tuple[ValidationResult, str | None]:
     """Validate, log, write ``last`` (and ``best`` when the metric improved); maybe stop early."""
     tc, valid = cfg.train, corpus.raw["valid"]
-    result = validate(model, corpus.encoded["valid"], valid.src, valid.tgt, corpus.vocabs,
-                      cfg.decode, tc.val_sentences, tc.plot_sentences, device)
+    result = validate(
+        model,
+        corpus.encoded["valid"],
+        valid.src,
+        valid.tgt,
+        corpus.vocabs,
+        cfg.decode,
+        tc.val_sentences,
+        tc.plot_sentences,
+        device,
+    )
     value = result.metric(tc.metric)
     schedule.validated(value)
     best = progress.best_value
@@ -285,30 +376,57 @@ def _validate_and_save(cfg: Config, model: Seq2Seq, optimizer, schedule: Learnin
     if improved:
         _save(cfg, model, None, schedule, progress, corpus, directory / "best.pt", dist)
     if tc.keep_checkpoints:
-        _save(cfg, model, None, schedule, progress, corpus,
-              directory / f"step_{progress.step}.pt", dist)
+        _save(
+            cfg,
+            model,
+            None,
+            schedule,
+            progress,
+            corpus,
+            directory / f"step_{progress.step}.pt",
+            dist,
+        )
         if dist.is_main:
             rotate_step_checkpoints(directory, tc.keep_checkpoints)
     if tc.patience and progress.bad_validations >= tc.patience:
-        return result, (f"early stopping: no {tc.metric} improvement in {tc.patience} "
-                        f"validations (best {progress.best_value:.2f} at step {progress.best_step})")
+        return result, (
+            f"early stopping: no {tc.metric} improvement in {tc.patience} "
+            f"validations (best {progress.best_value:.2f} at step {progress.best_step})"
+        )
     return result, None
 
 
-def _save(cfg: Config, model: Seq2Seq, optimizer, schedule: LearningRate, progress: Progress,
-          corpus: PreparedCorpus, path: Path, dist: Distributed) -> None:
+def _save(
+    cfg: Config,
+    model: Seq2Seq,
+    optimizer,
+    schedule: LearningRate,
+    progress: Progress,
+    corpus: PreparedCorpus,
+    path: Path,
+    dist: Distributed,
+) -> None:
     """Write a self-describing checkpoint (rank 0 only); ``optimizer=None`` for weights only."""
     if not dist.is_main:
         return
     payload = {
         "model": model.state_dict(),
         "config": asdict(cfg),
-        "vocab": {"src": corpus.vocabs.src.model_proto, "tgt": corpus.vocabs.tgt.model_proto,
-                  "joint": corpus.vocabs.joint},
+        "vocab": {
+            "src": corpus.vocabs.src.model_proto,
+            "tgt": corpus.vocabs.tgt.model_proto,
+            "joint": corpus.vocabs.joint,
+        },
         "progress": asdict(progress),
     }
     if optimizer is not None:
-        payload.update(optimizer=optimizer.state_dict(), schedule=schedule.state_dict(), rng={
-            "python": random.getstate(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
+        payload.update(
+            optimizer=optimizer.state_dict(),
+            schedule=schedule.state_dict(),
+            rng={
+                "python": random.getstate(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        )
     save_checkpoint(payload, path)

@@ -52,14 +52,27 @@ class ValidationResult:
 
 def token_loss(logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float = 0.0):
     """Summed cross-entropy over real target positions: logits (B,T,V), tgt_out (B,T)."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=PAD_ID,
-                           label_smoothing=label_smoothing, reduction="sum")
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(),
+        tgt_out.flatten(),
+        ignore_index=PAD_ID,
+        label_smoothing=label_smoothing,
+        reduction="sum",
+    )
 
 
 @torch.no_grad()
-def validate(model: Seq2Seq, split: EncodedSplit, sources: list[str], references: list[str],
-             vocabs: Vocabularies, decode: DecodeConfig, max_sentences: int, plot_sentences: int,
-             device: torch.device) -> ValidationResult:
+def validate(
+    model: Seq2Seq,
+    split: EncodedSplit,
+    sources: list[str],
+    references: list[str],
+    vocabs: Vocabularies,
+    decode: DecodeConfig,
+    max_sentences: int,
+    plot_sentences: int,
+    device: torch.device,
+) -> ValidationResult:
     """Score ``model`` on ``split`` (whose raw text is ``sources``/``references``)."""
     started, was_training = time.perf_counter(), model.training
     model.eval()
@@ -75,31 +88,49 @@ def validate(model: Seq2Seq, split: EncodedSplit, sources: list[str], references
     count = len(split) if max_sentences <= 0 else min(len(split), max_sentences)
     hypotheses = decode_texts(model, split, range(count), vocabs, decode, device)
     scores = {s.name: s.value for s in corpus_scores(hypotheses, references[:count])}
-    samples = [(sources[i], references[i], hypotheses[i]) for i in range(min(count, plot_sentences))]
+    samples = [
+        (sources[i], references[i], hypotheses[i]) for i in range(min(count, plot_sentences))
+    ]
     plots = plot_attention(model, split, range(min(len(split), plot_sentences)), vocabs, device)
     model.train(was_training)
     return ValidationResult(
-        loss, math.exp(min(loss, 50.0)), scores["BLEU"], scores["chrF"],
-        time.perf_counter() - started, samples, plots, attn_rows,
-        torch.cat(context_values).numpy())
+        loss,
+        math.exp(min(loss, 50.0)),
+        scores["BLEU"],
+        scores["chrF"],
+        time.perf_counter() - started,
+        samples,
+        plots,
+        attn_rows,
+        torch.cat(context_values).numpy(),
+    )
 
 
-def decode_texts(model: Seq2Seq, split: EncodedSplit, indices: range, vocabs: Vocabularies,
-                 decode: DecodeConfig, device: torch.device) -> list[str]:
+def decode_texts(
+    model: Seq2Seq,
+    split: EncodedSplit,
+    indices: range,
+    vocabs: Vocabularies,
+    decode: DecodeConfig,
+    device: torch.device,
+) -> list[str]:
     """Greedy translations of ``split[indices]``, detokenized, in input order."""
-    subset = EncodedSplit(split.name, [split.src[i] for i in indices],
-                          [split.tgt[i] for i in indices])
+    subset = EncodedSplit(
+        split.name, [split.src[i] for i in indices], [split.tgt[i] for i in indices]
+    )
     outputs = [""] * len(subset)
     for batch_indices in epoch_batches(subset, 10**9, decode.batch_size, seed=None):
         batch = collate(subset, batch_indices).to(device)
-        for index, hypothesis in zip(batch_indices, greedy(model, batch.src, batch.src_lens,
-                                                           decode.max_len_ratio)):
+        for index, hypothesis in zip(
+            batch_indices, greedy(model, batch.src, batch.src_lens, decode.max_len_ratio)
+        ):
             outputs[index] = vocabs.tgt.decode(hypothesis.tokens)
     return outputs
 
 
-def plot_attention(model: Seq2Seq, split: EncodedSplit, indices: range, vocabs: Vocabularies,
-                   device: torch.device) -> list[PlotSentence]:
+def plot_attention(
+    model: Seq2Seq, split: EncodedSplit, indices: range, vocabs: Vocabularies, device: torch.device
+) -> list[PlotSentence]:
     """Teacher-forced attention and context vectors of ``split[indices]`` (eval mode)."""
     if len(indices) == 0:
         return []
@@ -109,8 +140,13 @@ def plot_attention(model: Seq2Seq, split: EncodedSplit, indices: range, vocabs: 
     for b, i in enumerate(indices):
         s, t = len(split.src[i]) + 1, len(split.tgt[i]) + 1
         heads = None if out.head_attn is None else out.head_attn[b, :t, :, :s].permute(1, 0, 2)
-        plots.append(PlotSentence(
-            vocabs.src.pieces(split.src[i]) + ["</s>"], vocabs.tgt.pieces(split.tgt[i]) + ["</s>"],
-            out.attn[b, :t, :s].float().cpu().numpy(), out.context[b, :t].float().cpu().numpy(),
-            None if heads is None else heads.float().cpu().numpy()))
+        plots.append(
+            PlotSentence(
+                vocabs.src.pieces(split.src[i]) + ["</s>"],
+                vocabs.tgt.pieces(split.tgt[i]) + ["</s>"],
+                out.attn[b, :t, :s].float().cpu().numpy(),
+                out.context[b, :t].float().cpu().numpy(),
+                None if heads is None else heads.float().cpu().numpy(),
+            )
+        )
     return plots

@@ -58,17 +58,29 @@ def _axis_inches(n: int) -> float:
 def _check_matrix(attn: np.ndarray, src_labels: Sequence[str], tgt_labels: Sequence[str]) -> None:
     """Fail early on mismatched shapes: a padded matrix must be cropped to the real tokens."""
     if attn.shape[-2:] != (len(tgt_labels), len(src_labels)):
-        raise ValueError(f"attention shape {attn.shape} does not match "
-                         f"{len(tgt_labels)} target x {len(src_labels)} source labels")
+        raise ValueError(
+            f"attention shape {attn.shape} does not match "
+            f"{len(tgt_labels)} target x {len(src_labels)} source labels"
+        )
 
 
-def _heatmap(ax: Axes, attn: np.ndarray, src_labels: Sequence[str],
-             tgt_labels: Sequence[str] | None, title: str) -> AxesImage:
+def _heatmap(
+    ax: Axes,
+    attn: np.ndarray,
+    src_labels: Sequence[str],
+    tgt_labels: Sequence[str] | None,
+    title: str,
+) -> AxesImage:
     """Draw one (T,S) matrix in [0,1] with source pieces on x and target pieces on y."""
-    image = ax.imshow(attn, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto",
-                      interpolation="nearest")
-    ax.set_xticks(range(len(src_labels)), _labels(src_labels), rotation=90,
-                  fontsize=_fontsize(len(src_labels)))
+    image = ax.imshow(
+        attn, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest"
+    )
+    ax.set_xticks(
+        range(len(src_labels)),
+        _labels(src_labels),
+        rotation=90,
+        fontsize=_fontsize(len(src_labels)),
+    )
     ax.set_yticks(range(attn.shape[0]))
     if tgt_labels is not None:
         ax.set_yticklabels(_labels(tgt_labels), fontsize=_fontsize(len(tgt_labels)))
@@ -80,8 +92,9 @@ def _heatmap(ax: Axes, attn: np.ndarray, src_labels: Sequence[str],
     return image
 
 
-def alignment_figure(attn: np.ndarray, src_labels: Sequence[str], tgt_labels: Sequence[str],
-                     title: str = "") -> Figure:
+def alignment_figure(
+    attn: np.ndarray, src_labels: Sequence[str], tgt_labels: Sequence[str], title: str = ""
+) -> Figure:
     """Heatmap of one sentence's attention: a row per generated step, a column per source piece.
 
     Args:
@@ -105,8 +118,9 @@ def alignment_figure(attn: np.ndarray, src_labels: Sequence[str], tgt_labels: Se
     return fig
 
 
-def multihead_figure(head_attn: np.ndarray, src_labels: Sequence[str],
-                     tgt_labels: Sequence[str], title: str = "") -> Figure:
+def multihead_figure(
+    head_attn: np.ndarray, src_labels: Sequence[str], tgt_labels: Sequence[str], title: str = ""
+) -> Figure:
     """One panel per head plus a final panel with the mean over heads (the alignment).
 
     Args:
@@ -126,8 +140,10 @@ def multihead_figure(head_attn: np.ndarray, src_labels: Sequence[str],
     names = [f"head {i + 1}" for i in range(len(head_attn))] + ["mean"]
     ncols = min(len(panels), 4)
     nrows = -(-len(panels) // ncols)
-    size = (ncols * (_axis_inches(len(src_labels)) + 1.0) + 2.5,
-            nrows * (_axis_inches(len(tgt_labels)) + 1.5))
+    size = (
+        ncols * (_axis_inches(len(src_labels)) + 1.0) + 2.5,
+        nrows * (_axis_inches(len(tgt_labels)) + 1.5),
+    )
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     for k, ax in enumerate(axes):
@@ -161,10 +177,12 @@ def context_figure(context: np.ndarray, tgt_labels: Sequence[str], title: str = 
     fig = Figure(figsize=(12.0, height), dpi=DPI, layout="constrained")
     heat_ax, norm_ax = fig.subplots(1, 2, sharey=True, width_ratios=[4, 1])
     limit = max(float(np.abs(context).max(initial=0.0)), 1e-12)
-    image = heat_ax.imshow(context, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto",
-                           interpolation="nearest")
-    heat_ax.set_yticks(range(len(tgt_labels)), _labels(tgt_labels),
-                       fontsize=_fontsize(len(tgt_labels)))
+    image = heat_ax.imshow(
+        context, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest"
+    )
+    heat_ax.set_yticks(
+        range(len(tgt_labels)), _labels(tgt_labels), fontsize=_fontsize(len(tgt_labels))
+    )
     heat_ax.set_xlabel("dimension")
     heat_ax.set_ylabel("target")
     norm_ax.barh(range(len(tgt_labels)), np.linalg.norm(context, axis=1), color="tab:gray")
@@ -264,8 +282,12 @@ class TrainingLog:
     def __enter__(self) -> TrainingLog:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def scalars(self, values: Mapping[str, float], step: int, prefix: str = "") -> None:
@@ -274,9 +296,15 @@ class TrainingLog:
         for key, value in values.items():
             self._writer.add_scalar(f"{head}{key}", float(value), step)
 
-    def attention(self, name: str, attn: np.ndarray, src_labels: Sequence[str],
-                  tgt_labels: Sequence[str], step: int,
-                  head_attn: np.ndarray | None = None) -> None:
+    def attention(
+        self,
+        name: str,
+        attn: np.ndarray,
+        src_labels: Sequence[str],
+        tgt_labels: Sequence[str],
+        step: int,
+        head_attn: np.ndarray | None = None,
+    ) -> None:
         """Log the (T,S) alignment heatmap, and the (h,T,S) per-head panels when given."""
         fig = alignment_figure(attn, src_labels, tgt_labels)
         self._writer.add_image(f"alignment/{name}", figure_to_image(fig), step, dataformats="HWC")
@@ -285,14 +313,14 @@ class TrainingLog:
             image = figure_to_image(fig)
             self._writer.add_image(f"alignment_heads/{name}", image, step, dataformats="HWC")
 
-    def context(self, name: str, context: np.ndarray, tgt_labels: Sequence[str],
-                step: int) -> None:
+    def context(self, name: str, context: np.ndarray, tgt_labels: Sequence[str], step: int) -> None:
         """Log the (T,D) context heatmap with its per-step norms as image `context/{name}`."""
         image = figure_to_image(context_figure(context, tgt_labels))
         self._writer.add_image(f"context/{name}", image, step, dataformats="HWC")
 
-    def histograms(self, attn_rows: np.ndarray | Sequence[np.ndarray],
-                   context_values: np.ndarray, step: int) -> None:
+    def histograms(
+        self, attn_rows: np.ndarray | Sequence[np.ndarray], context_values: np.ndarray, step: int
+    ) -> None:
         """Histogram attention sharpness and context magnitudes over many sentences.
 
         Args:
@@ -316,16 +344,18 @@ class TrainingLog:
         lines += ["| " + " | ".join(_markdown_cell(cell) for cell in row) + " |" for row in rows]
         self._writer.add_text("samples", "\n".join(lines), step)
 
-    def hparams(self, hparams: Mapping[str, float | int | str | bool],
-                metrics: Mapping[str, float]) -> None:
+    def hparams(
+        self, hparams: Mapping[str, float | int | str | bool], metrics: Mapping[str, float]
+    ) -> None:
         """Log a run's hyperparameters and final metrics for TensorBoard's HParams tab.
 
         `run_name="."` makes torch write them into this run's directory (as a second event file)
         instead of a timestamped subfolder. torch also logs each metric as a scalar, so give
         metrics their own names (e.g. "hparam/bleu"), distinct from `scalars` tags.
         """
-        self._writer.add_hparams(dict(hparams), {k: float(v) for k, v in metrics.items()},
-                                 run_name=".")
+        self._writer.add_hparams(
+            dict(hparams), {k: float(v) for k, v in metrics.items()}, run_name="."
+        )
 
     def flush(self) -> None:
         """Push pending events to disk, e.g. before a validation that might crash."""

@@ -54,23 +54,29 @@ def test_malformed_token_is_named(token: str) -> None:
 def test_read_pharaoh_keeps_blank_lines_and_names_file_and_line(tmp_path: Path) -> None:
     good = tmp_path / "gold.align"
     good.write_text("1-1 2p2\n\n3-1\n", encoding="utf-8")
-    assert read_pharaoh(good, one_based=True) == [({(0, 0)}, {(1, 1)}), (set(), set()),
-                                                  ({(2, 0)}, set())]
+    assert read_pharaoh(good, one_based=True) == [
+        ({(0, 0)}, {(1, 1)}),
+        (set(), set()),
+        ({(2, 0)}, set()),
+    ]
     bad = tmp_path / "bad.align"
     bad.write_text("0-0 1-1\n\n0-0 oops\n", encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape(f"{bad}:3: ") + ".*'oops'"):
         read_pharaoh(bad)
 
 
-@pytest.mark.parametrize(("pieces", "expected"), [
-    ([f"{B}The", f"{B}ma", "n", f"{B}sees", "."], [0, 1, 1, 2, 2]),
-    (["The", f"{B}man"], [0, 1]),  # a first piece without "▁" still starts word 0
-    ([f"{B}The", B, "(", "x", ")", f"{B}end"], [0, 1, 1, 1, 1, 2]),  # lone "▁" joins "(" word
-    ([B, "(", "x"], [0, 0, 0]),
-    ([B, f"{B}The"], [0, 0]),  # a lone boundary before a word piece makes no phantom word
-    ([f"{B}a", B], [0, 0]),  # a trailing lone boundary belongs to the last word
-    ([], []),
-])
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        ([f"{B}The", f"{B}ma", "n", f"{B}sees", "."], [0, 1, 1, 2, 2]),
+        (["The", f"{B}man"], [0, 1]),  # a first piece without "▁" still starts word 0
+        ([f"{B}The", B, "(", "x", ")", f"{B}end"], [0, 1, 1, 1, 1, 2]),  # lone "▁" joins "(" word
+        ([B, "(", "x"], [0, 0, 0]),
+        ([B, f"{B}The"], [0, 0]),  # a lone boundary before a word piece makes no phantom word
+        ([f"{B}a", B], [0, 0]),  # a trailing lone boundary belongs to the last word
+        ([], []),
+    ],
+)
 def test_word_starts(pieces: list[str], expected: list[int]) -> None:
     assert word_starts(pieces) == expected
     words = "".join(pieces).replace(B, " ").split()
@@ -81,18 +87,24 @@ def test_word_starts(pieces: list[str], expected: list[int]) -> None:
 # as ▁der ▁Man n ▁schläft (+ EOS row).
 SRC = [f"{B}the", f"{B}ma", "n", f"{B}sleeps"]
 TGT = [f"{B}der", f"{B}Man", "n", f"{B}schläft"]
-ATTN = np.array([
-    # the   ma    n     sleeps EOS
-    [0.60, 0.20, 0.10, 0.00, 0.10],  # ▁der      -> the .6, man .3, sleeps 0
-    [0.30, 0.25, 0.25, 0.10, 0.10],  # ▁Man      -> the .3, man .5, sleeps .1 (piece argmax: "the")
-    [0.10, 0.15, 0.15, 0.50, 0.10],  # n         -> the .1, man .3, sleeps .5
-    [0.05, 0.10, 0.10, 0.70, 0.05],  # ▁schläft  -> the .05, man .2, sleeps .7
-    [0.00, 0.00, 0.00, 0.10, 0.90],  # EOS row, dropped
-])
+ATTN = np.array(
+    [
+        # the   ma    n     sleeps EOS
+        [0.60, 0.20, 0.10, 0.00, 0.10],  # ▁der      -> the .6, man .3, sleeps 0
+        [
+            0.30,
+            0.25,
+            0.25,
+            0.10,
+            0.10,
+        ],  # ▁Man      -> the .3, man .5, sleeps .1 (piece argmax: "the")
+        [0.10, 0.15, 0.15, 0.50, 0.10],  # n         -> the .1, man .3, sleeps .5
+        [0.05, 0.10, 0.10, 0.70, 0.05],  # ▁schläft  -> the .05, man .2, sleeps .7
+        [0.00, 0.00, 0.00, 0.10, 0.90],  # EOS row, dropped
+    ]
+)
 # Word matrix: "Mann" is the mean of its two pieces' rows: (.3+.1)/2, (.5+.3)/2, (.1+.5)/2.
-WORDS = np.array([[0.60, 0.30, 0.00],
-                  [0.20, 0.40, 0.30],
-                  [0.05, 0.20, 0.70]])
+WORDS = np.array([[0.60, 0.30, 0.00], [0.20, 0.40, 0.30], [0.05, 0.20, 0.70]])
 
 
 def test_word_attention_sums_source_pieces_and_averages_target_pieces() -> None:
@@ -113,7 +125,10 @@ def test_threshold_word_alignment_adds_strong_links_and_keeps_argmax() -> None:
     assert links == {(0, 0), (1, 0), (1, 1), (2, 1), (2, 2)}
     # Nothing reaches .95, yet every target word keeps its argmax link.
     assert word_alignment(ATTN, SRC, TGT, method="threshold", threshold=0.95) == {
-        (0, 0), (1, 1), (2, 2)}
+        (0, 0),
+        (1, 1),
+        (2, 2),
+    }
 
 
 def test_diagonal_piece_attention_gives_identity_alignment() -> None:
@@ -121,14 +136,19 @@ def test_diagonal_piece_attention_gives_identity_alignment() -> None:
     for attn in (np.eye(5), np.eye(6)):  # with and without EOS row/column
         assert word_alignment(attn, pieces, pieces) == {(k, k) for k in range(5)}
         assert word_alignment(attn, pieces, pieces, method="threshold") == {
-            (k, k) for k in range(5)}
+            (k, k) for k in range(5)
+        }
 
 
 def test_links_are_source_then_target() -> None:
     src = [f"{B}a", f"{B}b", f"{B}c"]
     tgt = [f"{B}x", f"{B}y"]
-    attn = np.array([[0.0, 0.0, 1.0],   # target 0 attends source 2
-                     [1.0, 0.0, 0.0]])  # target 1 attends source 0
+    attn = np.array(
+        [
+            [0.0, 0.0, 1.0],  # target 0 attends source 2
+            [1.0, 0.0, 0.0],
+        ]
+    )  # target 1 attends source 0
     assert word_alignment(attn, src, tgt) == {(2, 0), (0, 1)}
 
 

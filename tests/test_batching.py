@@ -23,7 +23,9 @@ def test_budget_respected_and_every_pair_appears_exactly_once(batch_tokens, batc
     assert sorted(i for b in batches for i in b) == list(range(500))
     for batch in batches:
         assert len(batch) <= batch_sents
-        longest = max(len(split.src[i]) + 1 for i in batch) + max(len(split.tgt[i]) + 1 for i in batch)
+        longest = max(len(split.src[i]) + 1 for i in batch) + max(
+            len(split.tgt[i]) + 1 for i in batch
+        )
         assert len(batch) == 1 or len(batch) * longest <= batch_tokens
 
 

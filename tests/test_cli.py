@@ -11,8 +11,14 @@ from conftest import MULTI30K_RAW, REPO, write_text
 
 def run(script: str, *args: str, cwd=None, stdin: str | None = None) -> subprocess.CompletedProcess:
     code = f"import sys; from nmt.cli import {script}; sys.argv[0] = 'nmt'; {script}()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=cwd or REPO, input=stdin, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        input=stdin,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("script", ["prepare", "train", "translate", "evaluate"])
@@ -38,8 +44,7 @@ def test_prepare_rejects_a_misspelled_key(tmp_path):
 
 
 def test_prepare_reports_statistics_of_the_generated_corpus(tmp_path):
-    result = run("prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300",
-                 cwd=tmp_path)
+    result = run("prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "vocabulary: trained" in result.stdout
     for split in ("train", "valid", "test"):

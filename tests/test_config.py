@@ -16,13 +16,16 @@ def compose_config(overrides: list[str]) -> Config:
         return OmegaConf.to_object(compose(config_name="config", overrides=overrides))
 
 
-@pytest.mark.parametrize("overrides", [
-    [],
-    ["data=generated"],
-    ["data=multi30k"],
-    ["data=files", "data.root=somewhere"],
-    ["data=hf", "data.name=wmt14", "data.subset=de-en", "data.src=de", "data.tgt=en"],
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["data=generated"],
+        ["data=multi30k"],
+        ["data=files", "data.root=somewhere"],
+        ["data=hf", "data.name=wmt14", "data.subset=de-en", "data.src=de", "data.tgt=en"],
+    ],
+)
 def test_every_data_option_composes_against_the_schema(overrides):
     config = compose_config(overrides)
     assert isinstance(config, Config) and isinstance(config.data, DataConfig)
@@ -53,14 +56,17 @@ def test_files_and_hub_sources_require_their_location():
         compose_config(["data=hf"])
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("model.attention", "luong", "model.attention='luong' is not one of"),
-    ("model.rnn", "rnn", "model.rnn='rnn'"),
-    ("train.device", "tpu", "train.device='tpu'"),
-    ("data.spm_type", "word", "data.spm_type='word'"),
-    ("data.tgt", "en", "data.src and data.tgt are both"),
-    ("decode.n_best", "9", "decode.n_best=9 exceeds"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("model.attention", "luong", "model.attention='luong' is not one of"),
+        ("model.rnn", "rnn", "model.rnn='rnn'"),
+        ("train.device", "tpu", "train.device='tpu'"),
+        ("data.spm_type", "word", "data.spm_type='word'"),
+        ("data.tgt", "en", "data.src and data.tgt are both"),
+        ("decode.n_best", "9", "decode.n_best=9 exceeds"),
+    ],
+)
 def test_closed_choices_are_checked_at_start_up(option, value, message):
     with pytest.raises(ValueError, match=message):
         compose_config([f"{option}={value}"])

@@ -34,7 +34,7 @@ def test_mismatched_line_counts_name_both_files_and_counts(tmp_path):
 
 
 def test_undecodable_utf8_names_file_and_line(tmp_path):
-    (tmp_path / "bad.en").write_bytes("fine\nstill fine\n".encode() + b"caf\xe9\n")
+    (tmp_path / "bad.en").write_bytes(b"fine\nstill fine\n" + b"caf\xe9\n")
     with pytest.raises(DataError, match=r"bad\.en:3: not valid UTF-8"):
         read_lines(tmp_path / "bad.en")
 
@@ -80,8 +80,12 @@ def test_hub_column_per_language_format_from_parquet_and_saved_dataset(tmp_path)
     pairs = load_hub(str(tmp_path / "train.parquet"), None, "train", "de", "en")
     assert pairs.src == TGT_LINES and pairs.tgt == SRC_LINES
     saved = tmp_path / "saved"
-    datasets.DatasetDict({"train": datasets.Dataset.from_dict(table),
-                          "validation": datasets.Dataset.from_dict(table)}).save_to_disk(str(saved))
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(table),
+            "validation": datasets.Dataset.from_dict(table),
+        }
+    ).save_to_disk(str(saved))
     assert load_hub(str(saved), None, "valid", "en", "de").tgt == TGT_LINES  # valid -> validation
 
 
@@ -89,8 +93,9 @@ def test_hub_unknown_language_or_split_is_named(tmp_path):
     import datasets
 
     saved = tmp_path / "saved"
-    datasets.DatasetDict({"train": datasets.Dataset.from_dict(
-        {"en": SRC_LINES, "de": TGT_LINES})}).save_to_disk(str(saved))
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"en": SRC_LINES, "de": TGT_LINES})}
+    ).save_to_disk(str(saved))
     with pytest.raises(DataError, match="data.tgt='fr' is not a language of dataset"):
         load_hub(str(saved), None, "train", "en", "fr")
     with pytest.raises(DataError, match="has no split 'test'; it has: train"):

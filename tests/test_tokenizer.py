@@ -13,8 +13,11 @@ from nmt.tokenizer import Tokenizer, build_vocabularies
 def train_split(tmp_path_factory):
     from nmt.config import DataConfig
 
-    cfg = DataConfig(generated_sizes=[600, 50, 50], vocab_size=400,
-                     cache_dir=str(tmp_path_factory.mktemp("cache")))
+    cfg = DataConfig(
+        generated_sizes=[600, 50, 50],
+        vocab_size=400,
+        cache_dir=str(tmp_path_factory.mktemp("cache")),
+    )
     return cfg, load_split(cfg, "train")
 
 
@@ -23,7 +26,11 @@ def test_special_ids_are_fixed(train_split):
     vocabs, _, _ = build_vocabularies(train, cfg)
     processor = vocabs.src.processor
     assert (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()) == (
-        PAD_ID, UNK_ID, BOS_ID, EOS_ID)
+        PAD_ID,
+        UNK_ID,
+        BOS_ID,
+        EOS_ID,
+    )
 
 
 @pytest.mark.parametrize("spm_type", ["unigram", "bpe"])
@@ -68,7 +75,12 @@ def test_foreign_sentencepiece_model_is_rejected(tmp_path):
     import sentencepiece as spm
 
     model = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(["a b c d e f"] * 20), model_writer=model,
-                                   vocab_size=10, hard_vocab_limit=False, minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(["a b c d e f"] * 20),
+        model_writer=model,
+        vocab_size=10,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     with pytest.raises(ValueError, match="special ids"):
         Tokenizer(model.getvalue())

@@ -114,8 +114,9 @@ def test_training_log_end_to_end(tmp_path: Path) -> None:
     with viz.TrainingLog(log_dir) as log:
         for step, loss in ((10, 2.5), (20, 1.25)):
             log.scalars({"loss": loss, "ppl": math.exp(loss)}, step, prefix="train")
-            log.attention("val0", attn, SRC, TGT, step,
-                          head_attn=random_attn((2, len(TGT), len(SRC))))
+            log.attention(
+                "val0", attn, SRC, TGT, step, head_attn=random_attn((2, len(TGT), len(SRC)))
+            )
         log.scalars({"bleu": 12.5}, 20, prefix="valid")
         log.context("val0", context, TGT, 20)
         log.histograms([attn, random_attn((2, 3))], context, 20)
@@ -123,8 +124,9 @@ def test_training_log_end_to_end(tmp_path: Path) -> None:
         log.flush()
         log.hparams({"lr": 1e-3, "cell": "gru", "bidir": True, "layers": 2}, {"hparam/bleu": 12.5})
 
-    acc = EventAccumulator(str(log_dir), size_guidance={"images": 0, "scalars": 0,
-                                                        "histograms": 0, "tensors": 0})
+    acc = EventAccumulator(
+        str(log_dir), size_guidance={"images": 0, "scalars": 0, "histograms": 0, "tensors": 0}
+    )
     acc.Reload()
     tags = acc.Tags()
     assert {"train/loss", "train/ppl", "valid/bleu"} <= set(tags["scalars"])
@@ -138,19 +140,23 @@ def test_training_log_end_to_end(tmp_path: Path) -> None:
     text = acc.Tensors("samples/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "a \\| b" in text and "hyp line" in text
 
-    hparam_files = [p for p in log_dir.rglob("events.out.tfevents.*")
-                    if b"hparams" in p.read_bytes()]
+    hparam_files = [
+        p for p in log_dir.rglob("events.out.tfevents.*") if b"hparams" in p.read_bytes()
+    ]
     assert hparam_files and all(p.parent == log_dir for p in hparam_files)
 
 
 def test_import_is_headless_and_sets_no_backend() -> None:
     # matplotlib.get_backend() itself imports pyplot to resolve the default, so check pyplot first.
-    code = ("import sys, matplotlib, numpy as np, nmt.viz;"
-            "fig = nmt.viz.alignment_figure(np.eye(2), ['a', 'b'], ['c', 'd']);"
-            "assert nmt.viz.figure_to_image(fig).shape[2] == 3;"
-            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported';"
-            "assert matplotlib.get_backend().lower() == 'agg', matplotlib.get_backend()")
+    code = (
+        "import sys, matplotlib, numpy as np, nmt.viz;"
+        "fig = nmt.viz.alignment_figure(np.eye(2), ['a', 'b'], ['c', 'd']);"
+        "assert nmt.viz.figure_to_image(fig).shape[2] == 3;"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported';"
+        "assert matplotlib.get_backend().lower() == 'agg', matplotlib.get_backend()"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr

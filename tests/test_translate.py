@@ -1,0 +1,145 @@
+"""nmt-translate as a library call and as a command: order, empty lines, stdin, outputs, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO, write_text
+
+from nmt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from nmt.config import Config, DecodeConfig
+from nmt.corpus import DataError
+from nmt.translate import load_model, search_lines, translate
+
+
+def run_translate(*args: str, stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
+    code = "import sys; from nmt.cli import translate; sys.argv[0] = 'nmt-translate'; translate()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        cwd=cwd or REPO,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def test_sources(trained_run) -> list[str]:
+    from nmt.corpus import load_split
+    from nmt.translate import load_model
+
+    return load_split(load_model(str(trained_run)).data, "test").src
+
+
+def test_line_count_order_and_empty_lines_are_kept(trained_run, test_sources, tmp_path):
+    lines = [test_sources[0], "", test_sources[5], "   ", test_sources[3]]
+    write_text(tmp_path / "in.en", lines)
+    cfg = Config(
+        checkpoint=str(trained_run),
+        input=str(tmp_path / "in.en"),
+        output=str(tmp_path / "out.de"),
+        decode=DecodeConfig(beam_size=2),
+    )
+    translate(cfg)
+    outputs = (tmp_path / "out.de").read_text(encoding="utf-8").split("\n")
+    assert len(outputs) == len(lines) + 1 and outputs[-1] == ""  # newline-terminated
+    assert outputs[1] == "" and outputs[3] == ""
+    loaded = load_model(str(trained_run))
+    alone = [
+        search_lines(loaded, [line], DecodeConfig(beam_size=2), 250)[0][0]
+        for line in (test_sources[0], test_sources[5], test_sources[3])
+    ]
+    assert [outputs[0], outputs[2], outputs[4]] == [
+        loaded.vocabs.tgt.decode(h.tokens) for h in alone
+    ]
+
+
+def test_stdin_to_stdout_with_all_extra_outputs(trained_run, test_sources, tmp_path):
+    result = run_translate(
+        f"checkpoint={trained_run}",
+        "input=-",
+        "decode.beam_size=3",
+        "decode.n_best=2",
+        f"write_nbest={tmp_path / 'nbest.txt'}",
+        f"write_alignments={tmp_path / 'align.txt'}",
+        f"write_jsonl={tmp_path / 'attn.jsonl'}",
+        f"write_heatmaps={tmp_path / 'maps'}",
+        stdin="\n".join(test_sources[:3]) + "\n",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    translations = result.stdout.splitlines()
+    assert len(translations) == 3 and all(translations)
+    nbest = (tmp_path / "nbest.txt").read_text().splitlines()
+    assert [line.split(" ||| ")[0] for line in nbest] == ["0", "0", "1", "1", "2", "2"]
+    assert [line.split(" ||| ")[1] for line in nbest[::2]] == translations
+    records = [json.loads(line) for line in (tmp_path / "attn.jsonl").read_text().splitlines()]
+    for record, translation, source in zip(records, translations, test_sources):
+        assert record["translation"] == translation and record["source"] == source
+        attention = torch.tensor(record["attention"])
+        assert attention.shape[1] == len(record["src_pieces"])
+        torch.testing.assert_close(attention.sum(-1), torch.ones(attention.shape[0]))
+        assert len(record["context"]) == attention.shape[0]
+    alignments = (tmp_path / "align.txt").read_text().splitlines()
+    for links, translation, source in zip(alignments, translations, test_sources):
+        pairs = [tuple(map(int, link.split("-"))) for link in links.split()]
+        assert {j for _, j in pairs} == set(range(len(translation.split())))
+        assert all(i < len(source.split()) for i, _ in pairs)
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == [
+        "000000.png",
+        "000001.png",
+        "000002.png",
+    ]
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_long_inputs_are_truncated_with_a_warning(trained_run, test_sources, tmp_path):
+    long_line = " ".join(test_sources[:30])
+    result = run_translate(
+        f"checkpoint={trained_run}",
+        "data.max_tokens=20",
+        "decode.beam_size=1",
+        stdin=long_line + "\n",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "truncated to 20" in result.stderr and len(result.stdout.splitlines()) == 1
+
+
+def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(str(tmp_path / "nothing.pt"))
+    with pytest.raises(CheckpointError, match="no checkpoint in"):
+        load_model(str(tmp_path))
+    (tmp_path / "junk.pt").write_bytes(b"\x00 definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt is unreadable"):
+        load_model(str(tmp_path / "junk.pt"))
+    result = run_translate(f"checkpoint={tmp_path / 'junk.pt'}", stdin="hello\n", cwd=tmp_path)
+    assert result.returncode != 0 and "unreadable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_checkpoint_with_a_mismatched_vocabulary_is_rejected(trained_run, tmp_path):
+    payload = load_checkpoint(trained_run)
+    payload.pop("path")
+    payload.pop("format_version")
+    embedding = "encoder.embed.weight"
+    payload["model"][embedding] = payload["model"][embedding][:-5]
+    save_checkpoint(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_model(str(tmp_path / "bad.pt"))
+
+
+def test_unreadable_input_is_a_clear_error(trained_run, tmp_path):
+    (tmp_path / "latin1.en").write_bytes("ok\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1\.en:2: not valid UTF-8"):
+        translate(Config(checkpoint=str(trained_run), input=str(tmp_path / "latin1.en")))
+    result = run_translate(
+        f"checkpoint={trained_run}", f"input={tmp_path / 'missing.en'}", cwd=tmp_path
+    )
+    assert result.returncode != 0 and "does not exist" in result.stderr
