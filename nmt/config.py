@@ -114,7 +114,7 @@ ATTENTIONS = ("bahdanau", "dot", "general", "concat", "scaled_dot", "cosine", "m
 class TrainConfig:
     """The training loop: optimisation, validation, checkpoints, device."""
 
-    max_steps: int = 3000
+    max_steps: int = 1000
     max_epochs: int = 0  # 0 = no limit
     max_time: str | None = None  # wall-clock budget from process start: "90s", "15m", "1h"
     seed: int = 1
@@ -137,7 +137,7 @@ class TrainConfig:
     sampling_prob: float = 0.0  # scheduled sampling: chance to feed the model's own prediction
     nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss or gradient does
     # validation, early stopping, checkpoints, logging
-    val_every: int = 500
+    val_every: int = 250
     val_sentences: int = 0  # decode at most this many validation sentences for BLEU; 0 = all
     metric: str = "bleu"  # bleu | chrf | loss | ppl: selects `best` and drives early stopping
     patience: int = 0  # validations without improvement before stopping; 0 = never stop early

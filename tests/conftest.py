@@ -82,4 +82,4 @@ def trained_run(tmp_path_factory) -> Path:
     return root / "run"
 
 
-TRAINED_STEPS = 400
+TRAINED_STEPS = 600

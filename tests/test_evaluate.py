@@ -66,7 +66,7 @@ def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_
     assert one.alignment.aer == pytest.approx(default.alignment.aer)
     assert [s.value for s in one.scores] == pytest.approx([s.value for s in default.scores])
     [wrong_base] = evaluate(base)  # the same file read as 0-based is shifted by one word
-    assert wrong_base.alignment.aer > one.alignment.aer + 0.3
+    assert wrong_base.alignment.aer > one.alignment.aer + 0.2
 
 
 def test_language_mismatch_and_missing_reference_are_errors(trained_run, tmp_path):
