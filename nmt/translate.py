@@ -19,11 +19,12 @@ import torch
 
 from nmt.align import format_pharaoh, word_alignment
 from nmt.batching import EncodedSplit, collate, epoch_batches
+from nmt.beam import beam_search
 from nmt.checkpoint import CheckpointError, load_checkpoint
 from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig
 from nmt.corpus import DataError, read_lines
 from nmt.model import Seq2Seq, build_model
-from nmt.search import Hypothesis, beam_search, greedy
+from nmt.search import Hypothesis, greedy
 from nmt.tokenizer import Tokenizer, Vocabularies
 
 log = logging.getLogger("nmt")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nmt import generated as g
+from nmt import lexicon as lex
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +33,13 @@ def _has_crossing(links: list[tuple[int, int]]) -> bool:
 
 
 def _np(det: str, noun: str, plural: bool = False, adj: str | None = None) -> g.NP:
-    noun_entry = next(n for n in g.NOUNS if n.en == noun)
-    adj_entry = next(a for a in g.ADJECTIVES if a.en == adj) if adj else None
+    noun_entry = next(n for n in lex.NOUNS if n.en == noun)
+    adj_entry = next(a for a in lex.ADJECTIVES if a.en == adj) if adj else None
     return g.NP(det, adj_entry, noun_entry, plural)
 
 
-def _verb(en: str) -> g.Verb:
-    return next(v for v in g.VERBS if v.en == en)
+def _verb(en: str) -> lex.Verb:
+    return next(v for v in lex.VERBS if v.en == en)
 
 
 def _lookup(table, en: str):
@@ -92,7 +93,7 @@ def test_simple_sentence_is_monotonic() -> None:
 
 def test_fronted_adverb_inverts_subject_and_verb() -> None:
     clause = g.Clause(
-        _np("a", "woman", adj="old"), _verb("help"), (_np("this", "child"),), adverb=g.ADVERBS[0]
+        _np("a", "woman", adj="old"), _verb("help"), (_np("this", "child"),), adverb=lex.ADVERBS[0]
     )
     pair = g.render(g.Sentence(clause))
     assert pair.src == "Today an old woman helps this child."
@@ -106,9 +107,9 @@ def test_subordinate_clause_is_verb_final_with_comma() -> None:
         _np("a", "girl"),
         _verb("give"),
         (_np("the", "teacher", plural=True), _np("a", "apple")),
-        pp=g.PP(_lookup(g.PREPOSITIONS, "next to"), _np("the", "bed")),
+        pp=g.PP(_lookup(lex.PREPOSITIONS, "next to"), _np("the", "bed")),
     )
-    pair = g.render(g.Sentence(main, _lookup(g.CONJUNCTIONS, "because"), sub))
+    pair = g.render(g.Sentence(main, _lookup(lex.CONJUNCTIONS, "because"), sub))
     assert pair.src == (
         "The dogs love my red cat because a girl gives the teachers an apple next to the bed."
     )
@@ -124,7 +125,7 @@ def test_subordinate_clause_is_verb_final_with_comma() -> None:
 def test_fronted_subordinate_clause_inverts_main_clause() -> None:
     sub = g.Clause(_np("the", "woman"), _verb("see"), (_np("no", "bird", plural=True),))
     main = g.Clause(_np("a", "son"), _verb("trust"), (_np("the", "mother"),))
-    pair = g.render(g.Sentence(main, _lookup(g.CONJUNCTIONS, "as soon as"), sub, sub_first=True))
+    pair = g.render(g.Sentence(main, _lookup(lex.CONJUNCTIONS, "as soon as"), sub, sub_first=True))
     assert pair.src == "As soon as the woman sees no birds, a son trusts the mother."
     assert pair.tgt == "Sobald die Frau keine Vögel sieht, vertraut ein Sohn der Mutter."
     assert pair.alignment.startswith("0-0 1-0 2-0 ")
@@ -133,21 +134,21 @@ def test_fronted_subordinate_clause_inverts_main_clause() -> None:
 def test_that_clause_and_strong_plural_adjectives() -> None:
     main = g.Clause(_np("the", "king"), _verb("say"))
     sub = g.Clause(_np("a", "frog", plural=True, adj="green"), _verb("eat"), (_np("a", "cake"),))
-    pair = g.render(g.Sentence(main, g.THAT, sub))
+    pair = g.render(g.Sentence(main, lex.THAT, sub))
     assert pair.src == "The king says that green frogs eat a cake."
     assert pair.tgt == "Der König sagt, dass grüne Frösche einen Kuchen essen."
 
 
 def test_fronted_adverb_in_subordinate_clause_is_rejected() -> None:
-    sub = g.Clause(_np("the", "man"), _verb("see"), (_np("the", "dog"),), adverb=g.ADVERBS[0])
+    sub = g.Clause(_np("the", "man"), _verb("see"), (_np("the", "dog"),), adverb=lex.ADVERBS[0])
     main = g.Clause(_np("the", "king"), _verb("say"))
     with pytest.raises(ValueError, match="fronted adverb"):
-        g.render(g.Sentence(main, g.THAT, sub))
+        g.render(g.Sentence(main, lex.THAT, sub))
 
 
 def test_subordinate_clauses_end_with_a_conjugated_verb(pairs) -> None:
-    verb_forms = {v.de_3sg for v in g.VERBS} | {v.de_pl for v in g.VERBS}
-    conjunctions = {c.de for c in g.CONJUNCTIONS} | {g.THAT.de}
+    verb_forms = {v.de_3sg for v in lex.VERBS} | {v.de_pl for v in lex.VERBS}
+    conjunctions = {c.de for c in lex.CONJUNCTIONS} | {lex.THAT.de}
     checked = 0
     for pair in pairs:
         for clause in re.split(r"[,.] ?", pair.tgt):
@@ -169,8 +170,8 @@ _DETERMINER_FITS = {
 
 
 def test_determiners_agree_with_the_noun_gender(pairs) -> None:
-    singular = {n.de: n.gender for n in g.NOUNS}
-    plural = {form for n in g.NOUNS for form in (n.de_pl, n.de_pl + "n")}
+    singular = {n.de: n.gender for n in lex.NOUNS}
+    plural = {form for n in lex.NOUNS for form in (n.de_pl, n.de_pl + "n")}
     checked = 0
     for pair in pairs:
         words = [w.strip(",.") for w in pair.tgt.split()]
@@ -214,7 +215,7 @@ def _simple(subj: g.NP) -> g.Sentence:
 
 
 def test_nominative_subject_article_matches_gender() -> None:
-    for noun in g.NOUNS:
+    for noun in lex.NOUNS:
         pair = g.render(_simple(g.NP("the", None, noun, False)))
         expected = {"m": "Der", "f": "Die", "n": "Das"}[noun.gender]
         assert pair.tgt.split()[:2] == [expected, noun.de]

@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
-from nmt import search
+from nmt import beam
+from nmt.beam import beam_search
 from nmt.config import BOS_ID, EOS_ID, PAD_ID, DecodeConfig, ModelConfig
 from nmt.model import DecoderState, StepOutput, build_model
-from nmt.search import Hypothesis, beam_search, greedy
+from nmt.search import Hypothesis, greedy
 
 VOCAB = 20
 SRC_LENS = [7, 3, 5, 9, 4]
@@ -180,7 +181,7 @@ def test_exhaustive_search(monkeypatch, alpha):
     """
     vocab, limit, n_best = 6, 4, 5
     monkeypatch.setattr(
-        search, "max_output_lengths", lambda lens, ratio: torch.full_like(lens, limit)
+        beam, "max_output_lengths", lambda lens, ratio: torch.full_like(lens, limit)
     )
     model = tiny_model(vocab=vocab)
     src, src_lens = random_src([3, 5], vocab=vocab)
@@ -292,7 +293,7 @@ def test_oracle_early_stop(alpha, expected_steps):
 
 def test_oracle_forced_ending(monkeypatch):
     """At the maximum length (2) the top K retire; aa ends without EOS and its probability."""
-    monkeypatch.setattr(search, "max_output_lengths", lambda lens, ratio: torch.full_like(lens, 2))
+    monkeypatch.setattr(beam, "max_output_lengths", lambda lens, ratio: torch.full_like(lens, 2))
     results, steps = oracle_search(DecodeConfig(beam_size=2, n_best=2, alpha=0.0))
     assert steps == 2
     assert [summary(hyps) for hyps in results] == [[([B], 2, 0.32), ([A, A], 2, 0.3)]] * 2

@@ -235,12 +235,14 @@ def test_sigterm_saves_last_and_exits_cleanly(tmp_path):
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    log = tmp_path / "run" / "nmt-train.log"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "parameters" not in (
-        log.read_text() if log.exists() else ""
-    ):
+
+    def started_training() -> bool:  # Hydra's job log names the model once training starts
+        return any("parameters" in log.read_text() for log in (tmp_path / "run").glob("*.log"))
+
+    while time.monotonic() < deadline and not started_training():
         time.sleep(0.5)
+    assert started_training(), "nmt-train did not start training within 120 s"
     time.sleep(2)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
