@@ -10,11 +10,17 @@ checkpoint readable.
 from __future__ import annotations
 
 import os
+import random
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+
+from nmt.config import Config
+from nmt.tokenizer import Tokenizer, Vocabularies
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
@@ -77,3 +83,49 @@ def rotate_step_checkpoints(directory: Path, keep: int) -> None:
     steps = sorted(directory.glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
     for old in steps[: max(0, len(steps) - keep)]:
         old.unlink(missing_ok=True)
+
+
+def training_payload(
+    cfg: Config,
+    model: nn.Module,
+    vocabs: Vocabularies,
+    progress: dict,
+    optimizer: torch.optim.Optimizer | None = None,
+    schedule: dict | None = None,
+) -> dict[str, Any]:
+    """What a checkpoint holds: weights, resolved config, tokenizers, counters; with
+    ``optimizer``, also everything an exact resume needs (optimizer, schedule, RNG states)."""
+    payload: dict[str, Any] = {
+        "model": model.state_dict(),
+        "config": asdict(cfg),
+        "vocab": {
+            "src": vocabs.src.model_proto,
+            "tgt": vocabs.tgt.model_proto,
+            "joint": vocabs.joint,
+        },
+        "progress": progress,
+    }
+    if optimizer is not None:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        payload.update(
+            optimizer=optimizer.state_dict(),
+            schedule=schedule,
+            rng={"python": random.getstate(), "torch": torch.get_rng_state(), "cuda": cuda},
+        )
+    return payload
+
+
+def vocabularies_from(payload: dict[str, Any]) -> Vocabularies:
+    """The tokenizers a checkpoint was trained with."""
+    src = Tokenizer(payload["vocab"]["src"])
+    joint = payload["vocab"]["joint"]
+    return Vocabularies(src, src if joint else Tokenizer(payload["vocab"]["tgt"]))
+
+
+def restore_rng(payload: dict[str, Any]) -> None:
+    """Put the random number generators back where the checkpoint left them."""
+    rng = payload["rng"]
+    random.setstate(rng["python"])
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])

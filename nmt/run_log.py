@@ -24,7 +24,7 @@ from nmt.viz import alignment_figure, context_figure, figure_to_image, multihead
 
 if TYPE_CHECKING:
     from nmt.config import Config
-    from nmt.train import Progress
+    from nmt.progress import Progress
 
 log = logging.getLogger("nmt")
 

@@ -20,12 +20,12 @@ import torch
 from nmt.align import format_pharaoh, word_alignment
 from nmt.batching import EncodedSplit, collate, epoch_batches
 from nmt.beam import beam_search
-from nmt.checkpoint import CheckpointError, load_checkpoint
+from nmt.checkpoint import CheckpointError, load_checkpoint, vocabularies_from
 from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig
 from nmt.corpus import DataError, read_lines
 from nmt.model import Seq2Seq, build_model
 from nmt.search import Hypothesis, greedy
-from nmt.tokenizer import Tokenizer, Vocabularies
+from nmt.tokenizer import Vocabularies
 
 log = logging.getLogger("nmt")
 
@@ -48,16 +48,15 @@ def load_model(location: str | None, device: str = "cpu") -> LoadedModel:
     try:
         model_cfg = ModelConfig(**payload["config"]["model"])
         data_cfg = DataConfig(**payload["config"]["data"])
-        src = Tokenizer(payload["vocab"]["src"])
-        tgt = src if payload["vocab"]["joint"] else Tokenizer(payload["vocab"]["tgt"])
-        model = build_model(model_cfg, len(src), len(tgt))
+        vocabs = vocabularies_from(payload)
+        model = build_model(model_cfg, len(vocabs.src), len(vocabs.tgt))
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(
             f"{payload['path']}: model, configuration and vocabulary do not "
             f"match ({str(error).splitlines()[0]})"
         ) from None
-    return LoadedModel(model.to(device).eval(), Vocabularies(src, tgt), data_cfg, payload["path"])
+    return LoadedModel(model.to(device).eval(), vocabs, data_cfg, payload["path"])
 
 
 def encode_sources(lines: Sequence[str], vocabs: Vocabularies, max_tokens: int) -> EncodedSplit:

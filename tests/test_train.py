@@ -126,9 +126,11 @@ def test_early_stopping_triggers(tmp_path):
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     """Two accumulated batches give the same update as both batches in one (no dropout)."""
     from nmt.batching import collate
+    from nmt.device import Distributed
     from nmt.model import build_model
-    from nmt.optim import build_optimizer
+    from nmt.optim import LearningRate, build_optimizer
     from nmt.prepare import prepare
+    from nmt.run_log import RunLog
 
     cfg = tiny_config(tmp_path, accum_steps=2)
     cfg = replace(cfg, model=replace(cfg.model, dropout=0.0))
@@ -138,9 +140,19 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     for group in ([collate(split, [0, 1]), collate(split, [2, 3])], [collate(split, [0, 1, 2, 3])]):
         torch.manual_seed(0)
         model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt))
-        train_module.train_step(
-            model, model, build_optimizer(model, cfg.train), group, cfg.train, torch.device("cpu")
+        run = train_module.Run(
+            cfg,
+            model,
+            model,
+            build_optimizer(model, cfg.train),
+            LearningRate(cfg.train),
+            torch.amp.GradScaler("cpu", enabled=False),
+            corpus,
+            RunLog(tmp_path, enabled=False),
+            Distributed(),
+            torch.device("cpu"),
         )
+        train_module.train_step(run, group)
         models.append(model)
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

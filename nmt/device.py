@@ -1,6 +1,6 @@
-"""Data-parallel training across processes started by ``torchrun`` (DDP).
+"""Where training runs: the device, mixed precision, and data parallelism under ``torchrun``.
 
-A plain ``nmt-train`` is one process and every call here is a no-op. Under torchrun each rank
+A plain ``nmt-train`` is one process and the DDP calls here are no-ops. Under torchrun each rank
 trains on its own slice of every epoch's batches and DDP averages the gradients; all ranks
 validate (cheap, and it keeps their stop decisions identical) but only rank 0 writes.
 """
@@ -8,6 +8,7 @@ validate (cheap, and it keeps their stop decisions identical) but only rank 0 wr
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -66,3 +67,22 @@ def all_agree(dist: Distributed, flag: bool) -> bool:
         value = value.cuda()
     torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MIN)
     return bool(value.item() > 0.5)
+
+
+def pick_device(name: str, dist: Distributed) -> torch.device:
+    """``train.device``: auto (CUDA when present), cpu, or cuda (this rank's GPU)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but no CUDA device is available")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", dist.local_rank)
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """Mixed precision by ``train.precision``: bf16 on CPU or CUDA, fp16 on CUDA only."""
+    if precision == "fp32":
+        return nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("train.precision=fp16 needs CUDA; use bf16 on the CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
