@@ -262,3 +262,33 @@ def test_sigterm_saves_last_and_exits_cleanly(tmp_path):
     assert "received SIGTERM" in output
     last = load_checkpoint(tmp_path / "run", prefer="last")
     assert 0 < last["progress"]["step"] < 100000
+
+
+def test_scheduled_sampling_replaces_inputs_but_never_bos_or_padding(tmp_path):
+    from nmt.batching import collate
+    from nmt.config import BOS_ID, PAD_ID
+    from nmt.model import build_model
+    from nmt.prepare import prepare
+
+    cfg = tiny_config(tmp_path)
+    corpus = prepare(cfg.data, ["valid"], log=lambda _: None)
+    batch = collate(corpus.encoded["train"], list(range(8)))
+    model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).eval()
+    assert torch.equal(train_module._sampled_inputs(model, batch, 0.0), batch.tgt_in)
+    everything = train_module._sampled_inputs(model, batch, 1.0)
+    predicted = model(batch.src, batch.src_lens, batch.tgt_in).logits.argmax(-1)
+    real = batch.tgt_in != PAD_ID
+    assert (everything[:, 0] == BOS_ID).all() and (everything[~real] == PAD_ID).all()
+    assert torch.equal(everything[:, 1:][real[:, 1:]], predicted[:, :-1][real[:, 1:]])
+    result = train(
+        replace(cfg, train=replace(cfg.train, sampling_prob=0.3, max_steps=4)), tmp_path / "run"
+    )
+    assert result.progress.step == 4
+
+
+def test_bf16_autocast_trains_on_the_cpu(tmp_path):
+    result = train(
+        tiny_config(tmp_path, max_steps=3, val_every=3, precision="bf16"), tmp_path / "run"
+    )
+    assert result.progress.step == 3
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())

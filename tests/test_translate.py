@@ -143,3 +143,42 @@ def test_unreadable_input_is_a_clear_error(trained_run, tmp_path):
         f"checkpoint={trained_run}", f"input={tmp_path / 'missing.en'}", cwd=tmp_path
     )
     assert result.returncode != 0 and "does not exist" in result.stderr
+
+
+def test_interactive_terminal_translates_line_by_line(trained_run, test_sources):
+    """On a terminal, each typed line is answered before the next is read."""
+    import os
+    import pty
+    import select
+    import time
+
+    code = "import sys; from nmt.cli import translate; sys.argv[0] = 'nmt-translate'; translate()"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: nmt-translate with the terminal as stdin and stdout
+        os.chdir(REPO)
+        os.execv(
+            sys.executable,
+            [sys.executable, "-c", code, f"checkpoint={trained_run}", "decode.beam_size=1"],
+        )
+
+    def read_until(text: str, timeout: float = 120.0) -> str:
+        seen, deadline = b"", time.monotonic() + timeout
+        while text.encode() not in seen and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                seen += os.read(fd, 4096)
+        return seen.decode(errors="replace")
+
+    try:
+        assert "Type a sentence" in read_until("Enter")
+        expected = load_model(str(trained_run)).vocabs.tgt.decode(
+            search_lines(
+                load_model(str(trained_run)), [test_sources[0]], DecodeConfig(beam_size=1), 250
+            )[0][0].tokens
+        )
+        os.write(fd, (test_sources[0] + "\n").encode())
+        assert expected in read_until(expected)
+        os.write(fd, b"\x04")  # Ctrl-D ends the session
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+    finally:
+        os.close(fd)
