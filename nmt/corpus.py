@@ -162,7 +162,10 @@ def load_hub(name: str, subset: str | None, split: str, src: str, tgt: str) -> P
         try:
             dataset_dict = datasets.load_dataset(name, subset)
         except (FileNotFoundError, ConnectionError, ValueError) as error:
-            raise DataError(f"data.name={name}: cannot load dataset ({error})") from None
+            raise DataError(
+                f"cannot load Hugging Face dataset {name!r} ({error}); offline, use a local "
+                "copy: data.name=<path> (or data=multi30k data.root=<dir>)"
+            ) from None
     rows = _hub_split(dataset_dict, name, split)
     if "translation" in rows.column_names:
         languages = list(rows[0]["translation"]) if len(rows) else []
