@@ -70,3 +70,12 @@ def test_files_and_hub_sources_require_their_location():
 def test_closed_choices_are_checked_at_start_up(option, value, message):
     with pytest.raises(ValueError, match=message):
         compose_config([f"{option}={value}"])
+
+
+def test_peer_preset_is_the_benchmark_shape():
+    from nmt.model import build_model, count_parameters
+
+    config = compose_config(["experiment=m30k_peer"])
+    assert (config.data.source, config.data.src, config.data.tgt) == ("multi30k", "de", "en")
+    assert (config.data.batch_sents, config.decode.beam_size, config.decode.alpha) == (64, 5, 1.0)
+    assert count_parameters(build_model(config.model, 8000, 8000)) == 12_270_912
