@@ -19,6 +19,7 @@ from nmt.model import DecoderState, Seq2Seq, StepOutput, reorder
 from nmt.search import (
     Hypothesis,
     Steps,
+    block_repeats,
     collect_hypotheses,
     coverage_penalty,
     length_penalty,
@@ -36,6 +37,7 @@ class _Beams(NamedTuple):
         back: (N,) the row of the previous step each row continues (the back-pointers).
         coverage: (N,S) attention summed over the row's steps so far.
         state: the decoder state, N rows.
+        prefix: (N,t) the tokens each row has produced, for ``no_repeat_ngram`` (else (N,0)).
     """
 
     active: Tensor
@@ -45,6 +47,7 @@ class _Beams(NamedTuple):
     back: Tensor
     coverage: Tensor
     state: DecoderState
+    prefix: Tensor
 
 
 class _Candidates(NamedTuple):
@@ -112,7 +115,7 @@ class _History:
         return Steps(tokens, attn, context, heads)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def beam_search(
     model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig
 ) -> list[list[Hypothesis]]:
@@ -145,7 +148,7 @@ def beam_search(
         done = _retire(cand, beams, coverage, out.state.mask, t, cfg, finished)
         if bool(done.all()):
             break
-        beams = _select(cand, beams, coverage, out.state, ~done)
+        beams = _select(cand, beams, coverage, out.state, ~done, cfg.no_repeat_ngram > 0)
     return _finalize(finished, history, src_lens, cfg.n_best)
 
 
@@ -165,6 +168,7 @@ def _start(model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig) -> 
         rows,
         coverage,
         reorder(state, rows),
+        torch.zeros(batch * k, 0, dtype=torch.long, device=device),
     )
 
 
@@ -174,6 +178,7 @@ def _expand(beams: _Beams, logits: Tensor, t: int, cfg: DecodeConfig) -> _Candid
     log_probs = logits.float().log_softmax(-1)  # (N,V)
     if t < cfg.min_len:
         log_probs[:, EOS_ID] = float("-inf")
+    block_repeats(log_probs, beams.prefix, cfg.no_repeat_ngram)
     vocab = log_probs.size(-1)
     total = (beams.scores.unsqueeze(1) + log_probs).view(-1, k * vocab)  # (A,K*V)
     score, flat = total.topk(2 * k, dim=1)  # (A,2K), sorted
@@ -228,21 +233,34 @@ def _enough(finished: list[_Finished], best_live: float, cfg: DecodeConfig) -> b
 
 
 def _select(
-    cand: _Candidates, beams: _Beams, coverage: Tensor, state: DecoderState, keep: Tensor
+    cand: _Candidates,
+    beams: _Beams,
+    coverage: Tensor,
+    state: DecoderState,
+    keep: Tensor,
+    track_prefix: bool,
 ) -> _Beams:
-    """Fill each running sentence's K slots with its K best non-EOS candidates (keep (A,))."""
+    """Fill each running sentence's K slots with its K best non-EOS candidates (keep (A,)).
+
+    ``track_prefix`` keeps each row's output tokens so far, which only repetition blocking reads.
+    """
     k = cand.score.size(1) // 2
     # a stable sort on is-EOS keeps the score order among the non-EOS candidates
     order = torch.argsort(cand.token.eq(EOS_ID).int(), dim=1, stable=True)[keep, :k]  # (A',K)
     index = cand.row[keep].gather(1, order).view(-1)  # (A'*K,) rows of this step
+    tokens = cand.token[keep].gather(1, order).view(-1)
+    prefix = beams.prefix[index]
+    if track_prefix:
+        prefix = torch.cat([prefix, tokens.unsqueeze(1)], dim=1)
     return _Beams(
         beams.active[keep],
         beams.limits[keep],
         cand.score[keep].gather(1, order).view(-1),
-        cand.token[keep].gather(1, order).view(-1),
+        tokens,
         index,
         coverage[index],
         reorder(state, index),
+        prefix,
     )
 
 

@@ -38,7 +38,7 @@ def _entry_point(task: Callable[[Config], None], quiet: bool) -> Callable[[], No
             sys.exit(f"error: invalid configuration: {error}")
         try:
             task(config)
-        except (ValueError, FileNotFoundError) as error:  # DataError is a ValueError
+        except (ValueError, FileNotFoundError, FloatingPointError) as error:  # DataError, too
             sys.exit(f"error: {error}")
 
     def run() -> None:

@@ -192,11 +192,14 @@ class DecodeConfig:
     max_len_ratio: float = 2.0  # max output length = ratio * source length + 10
     min_len: int = 0
     n_best: int = 1
+    no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size in an output; 0 = off
     batch_size: int = 64  # sentences per decoding batch
 
     def __post_init__(self) -> None:
         for option in ("beam_size", "max_len_ratio", "n_best", "batch_size"):
             check_positive(f"decode.{option}", getattr(self, option))
+        if self.no_repeat_ngram < 0:
+            raise ValueError(f"decode.no_repeat_ngram={self.no_repeat_ngram} must be >= 0")
         if self.n_best > self.beam_size:
             raise ValueError(
                 f"decode.n_best={self.n_best} exceeds decode.beam_size={self.beam_size}"

@@ -78,13 +78,34 @@ def coverage_penalty(coverage: Tensor, mask: Tensor, beta: float) -> Tensor:
     return beta * logs.masked_fill(~mask, 0.0).sum(-1)
 
 
-@torch.no_grad()
-def greedy(model: Seq2Seq, src: Tensor, src_lens: Tensor, max_len_ratio: float) -> list[Hypothesis]:
+def block_repeats(log_probs: Tensor, prefix: Tensor, n: int) -> None:
+    """Forbid, in place, every token that would complete an n-gram already in the row's output.
+
+    Args:
+        log_probs: (N,V) next-token scores of N rows; banned entries become -inf.
+        prefix: (N,t) the tokens each row has produced so far (no BOS).
+        n: the n-gram size; an n-gram may occur once per output.
+    """
+    t = prefix.size(1)
+    if n <= 0 or t < n:
+        return
+    windows = prefix.unfold(1, n, 1)  # (N, t-n+1, n): every n-gram so far
+    context = prefix[:, t - n + 1 :].unsqueeze(1)  # (N, 1, n-1): the last n-1 tokens
+    repeats = (windows[:, :, :-1] == context).all(-1)  # (N, t-n+1): n-grams this would redo
+    counts = torch.zeros_like(log_probs).scatter_add_(1, windows[:, :, -1], repeats.float())
+    log_probs.masked_fill_(counts > 0, float("-inf"))
+
+
+@torch.inference_mode()
+def greedy(
+    model: Seq2Seq, src: Tensor, src_lens: Tensor, max_len_ratio: float, no_repeat_ngram: int = 0
+) -> list[Hypothesis]:
     """Pick the most probable token at every step, for the whole batch at once.
 
     Args:
         src: (B,S) source ids with EOS, padded. src_lens: (B,) lengths.
         max_len_ratio: a sentence stops after ``max_output_lengths`` steps even without EOS.
+        no_repeat_ngram: forbid repeating an n-gram of this size (0: off).
     """
     enc = model.encode(src, src_lens)
     state = model.decoder.init_state(enc)
@@ -96,6 +117,8 @@ def greedy(model: Seq2Seq, src: Tensor, src_lens: Tensor, max_len_ratio: float) 
     for t in range(int(limits.max())):
         out = model.decoder.step(y_prev, state)
         log_probs = out.logits.float().log_softmax(-1)  # (B,V)
+        if no_repeat_ngram and tokens:
+            block_repeats(log_probs, torch.stack(tokens, 1), no_repeat_ngram)
         best, y_prev = log_probs.max(-1)
         scores += torch.where(finished, torch.zeros_like(best), best).cpu()
         tokens.append(y_prev)

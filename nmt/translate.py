@@ -85,7 +85,14 @@ def search_lines(
         batch = collate(subset, batch_indices).to(device)
         if decode.beam_size == 1:
             found = [
-                [h] for h in greedy(loaded.model, batch.src, batch.src_lens, decode.max_len_ratio)
+                [h]
+                for h in greedy(
+                    loaded.model,
+                    batch.src,
+                    batch.src_lens,
+                    decode.max_len_ratio,
+                    decode.no_repeat_ngram,
+                )
             ]
         else:
             found = beam_search(loaded.model, batch.src, batch.src_lens, decode)

@@ -122,7 +122,8 @@ def decode_texts(
     for batch_indices in epoch_batches(subset, 10**9, decode.batch_size, seed=None):
         batch = collate(subset, batch_indices).to(device)
         for index, hypothesis in zip(
-            batch_indices, greedy(model, batch.src, batch.src_lens, decode.max_len_ratio)
+            batch_indices,
+            greedy(model, batch.src, batch.src_lens, decode.max_len_ratio, decode.no_repeat_ngram),
         ):
             outputs[index] = vocabs.tgt.decode(hypothesis.tokens)
     return outputs

@@ -313,3 +313,45 @@ def test_oracle_coverage_penalty():
             steps = hyp.attn.size(0)
             penalty = 0.5 * length * math.log(min(steps / length, 1.0))
             assert hyp.score == pytest.approx(hyp.log_prob + penalty, abs=1e-6)
+
+
+def test_block_repeats_bans_exactly_the_tokens_that_redo_an_ngram():
+    from nmt.search import block_repeats
+
+    prefix = torch.tensor([[5, 6, 7, 5], [4, 4, 4, 4]])
+    for n, banned in (
+        (1, [{5, 6, 7}, {4}]),
+        (2, [{6}, {4}]),
+        (3, [set(), {4}]),
+        (5, [set(), set()]),
+    ):
+        log_probs = torch.zeros(2, 9)
+        block_repeats(log_probs, prefix, n)
+        assert [
+            set(torch.nonzero(row == float("-inf")).flatten().tolist()) for row in log_probs
+        ] == (banned), n
+
+
+def repeated_ngrams(tokens: list[int], n: int) -> int:
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_no_repeat_ngram_removes_repeats_the_plain_search_makes(beam_size):
+    model = tiny_model(vocab=8)
+    src, src_lens = random_src([6, 9, 7, 5], vocab=8)
+    plain = DecodeConfig(beam_size=beam_size, alpha=0.0, max_len_ratio=2.0, n_best=1)
+    blocked = DecodeConfig(
+        beam_size=beam_size, alpha=0.0, max_len_ratio=2.0, n_best=1, no_repeat_ngram=2
+    )
+
+    def search(cfg):
+        if beam_size == 1:
+            return [
+                [h] for h in greedy(model, src, src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram)
+            ]
+        return beam_search(model, src, src_lens, cfg)
+
+    assert sum(repeated_ngrams(h[0].tokens, 2) for h in search(plain)) > 0
+    assert all(repeated_ngrams(h.tokens, 2) == 0 for hyps in search(blocked) for h in hyps)

@@ -69,6 +69,13 @@ def test_checkpoint_carries_everything_translation_needs(tmp_path):
     assert {"optimizer", "schedule", "rng"} <= set(last) and last["progress"]["step"] == 12
 
 
+def test_keep_checkpoints_rotates_step_checkpoints(tmp_path):
+    train(tiny_config(tmp_path, max_steps=12, val_every=3, keep_checkpoints=2), tmp_path / "run")
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*.pt"))
+    assert kept == ["step_12.pt", "step_9.pt"]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step_9.pt")["progress"]["step"] == 9
+
+
 def test_a_crash_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint({"model": {"w": torch.ones(3)}}, path)
