@@ -20,6 +20,11 @@ demo:
 tensorboard:
 	$(PYTHON) -m tensorboard.main --logdir outputs
 
+# Speed figures next to the peers' (../shared/docs/BENCHMARKS.md): about 10 minutes on 2 cores.
+# Options through ARGS, e.g. make bench ARGS="--precision bf16" (python scripts/bench.py --help).
+bench:
+	$(PYTHON) scripts/bench.py $(ARGS)
+
 clean:
 	rm -rf outputs multirun bench .pytest_cache .ruff_cache data/cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
