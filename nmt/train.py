@@ -140,7 +140,7 @@ def _loop(run: Run, stop: StopRequested) -> str:
     deadline = nmt.STARTED_AT + parse_duration(tc.max_time) if tc.max_time else None
     batches = _epoch_batches(run)
     bar = tqdm(
-        total=tc.max_steps,
+        total=None if tc.max_time else tc.max_steps,  # a time budget makes a step ETA moot
         initial=progress.step,
         unit="step",
         dynamic_ncols=True,

@@ -162,18 +162,30 @@ def _write(
     out.write((vocabs.tgt.decode(best.tokens) if best else "") + "\n")
     if extras["write_nbest"]:
         for hypothesis in hypotheses:
-            extras["write_nbest"].write(
-                f"{number} ||| {vocabs.tgt.decode(hypothesis.tokens)} ||| {hypothesis.score:.4f}\n"
-            )
-    src_pieces = vocabs.src.pieces(vocabs.src.encode(source)[: cfg.data.max_tokens]) if best else []
-    tgt_pieces = vocabs.tgt.pieces(best.tokens) if best else []
-    links = (
-        word_alignment(
-            best.attn.numpy(), src_pieces, tgt_pieces, cfg.align_method, cfg.align_threshold
-        )
-        if best
-        else set()
-    )
+            text = vocabs.tgt.decode(hypothesis.tokens)
+            extras["write_nbest"].write(f"{number} ||| {text} ||| {hypothesis.score:.4f}\n")
+    if extras["write_alignments"] or extras["write_jsonl"] or cfg.write_heatmaps:
+        _write_attention(cfg, loaded, source, number, best, extras)
+
+
+def _write_attention(
+    cfg: Config,
+    loaded: LoadedModel,
+    source: str,
+    number: int,
+    best: Hypothesis | None,
+    extras: dict,
+) -> None:
+    """Word alignments, the JSONL record and the heatmap of the best hypothesis' attention."""
+    vocabs = loaded.vocabs
+    src_labels, tgt_labels, links = [], [], set()
+    if best is not None:
+        src_pieces = vocabs.src.pieces(vocabs.src.encode(source)[: cfg.data.max_tokens])
+        tgt_pieces = vocabs.tgt.pieces(best.tokens)
+        attn = best.attn.numpy()  # (T,S): T has an EOS row unless search hit the length limit
+        links = word_alignment(attn, src_pieces, tgt_pieces, cfg.align_method, cfg.align_threshold)
+        src_labels = src_pieces + ["</s>"]
+        tgt_labels = tgt_pieces + ["</s>"] * (attn.shape[0] - len(tgt_pieces))
     if extras["write_alignments"]:
         extras["write_alignments"].write(format_pharaoh(links) + "\n")
     if extras["write_jsonl"]:
@@ -181,18 +193,16 @@ def _write(
             "index": number,
             "source": source,
             "translation": vocabs.tgt.decode(best.tokens) if best else "",
-            "src_pieces": src_pieces + ["</s>"] if best else [],
-            "tgt_pieces": tgt_pieces + ["</s>"] if best else [],
+            "src_pieces": src_labels,
+            "tgt_pieces": tgt_labels,
             "score": best.score if best else None,
             "alignment": format_pharaoh(links),
             "attention": best.attn.tolist() if best else [],
             "context": best.context.tolist() if best else [],
         }
         extras["write_jsonl"].write(json.dumps(record, ensure_ascii=False) + "\n")
-    if cfg.write_heatmaps and best:
+    if cfg.write_heatmaps and best is not None:
         from nmt.viz import alignment_figure, save_figure
 
-        figure = alignment_figure(
-            best.attn.numpy(), src_pieces + ["</s>"], tgt_pieces + ["</s>"], title=source[:80]
-        )
+        figure = alignment_figure(best.attn.numpy(), src_labels, tgt_labels, title=source[:80])
         save_figure(figure, Path(cfg.write_heatmaps) / f"{number:06d}.{cfg.heatmap_format}")
