@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from nmt.config import BOS_ID, EOS_ID
-from nmt.model import Seq2Seq
+from nmt.model import Seq2Seq, StepOutput, reorder
 
 
 @dataclass
@@ -102,40 +102,58 @@ def greedy(
 ) -> list[Hypothesis]:
     """Pick the most probable token at every step, for the whole batch at once.
 
+    Finished sentences leave the running batch (one ``reorder`` of the decoder state), so a few
+    long outputs do not keep the whole batch busy; each step's outputs are scattered back into
+    full (B,...) rows for ``collect_hypotheses``.
+
     Args:
         src: (B,S) source ids with EOS, padded. src_lens: (B,) lengths.
         max_len_ratio: a sentence stops after ``max_output_lengths`` steps even without EOS.
         no_repeat_ngram: forbid repeating an n-gram of this size (0: off).
     """
-    enc = model.encode(src, src_lens)
-    state = model.decoder.init_state(enc)
-    limits = max_output_lengths(src_lens, max_len_ratio)
+    state = model.decoder.init_state(model.encode(src, src_lens))
+    limits = max_output_lengths(src_lens, max_len_ratio).to(src.device)
+    active = torch.arange(src.size(0), device=src.device)  # (A,) rows still decoding
     y_prev = torch.full_like(src_lens, BOS_ID)
-    finished = torch.zeros_like(src_lens, dtype=torch.bool)
     lengths = limits.clone()  # steps taken per sentence, EOS included
-    tokens, scores, attns, contexts, heads = [], torch.zeros(src.size(0)), [], [], []
+    scores = torch.zeros(src.size(0), device=src.device)
+    history: list[tuple[Tensor, ...]] = []
     for t in range(int(limits.max())):
         out = model.decoder.step(y_prev, state)
-        log_probs = out.logits.float().log_softmax(-1)  # (B,V)
-        if no_repeat_ngram and tokens:
-            block_repeats(log_probs, torch.stack(tokens, 1), no_repeat_ngram)
+        log_probs = out.logits.float().log_softmax(-1)  # (A,V)
+        if no_repeat_ngram and history:
+            prefix = torch.stack([step[0] for step in history], 1)[active]  # (A,t)
+            block_repeats(log_probs, prefix, no_repeat_ngram)
         best, y_prev = log_probs.max(-1)
-        scores += torch.where(finished, torch.zeros_like(best), best).cpu()
-        tokens.append(y_prev)
-        attns.append(out.attn)
-        contexts.append(out.context)
-        heads.append(out.head_attn)
-        newly_done = ~finished & ((y_prev == EOS_ID) | (t + 1 >= limits))
-        lengths[newly_done] = t + 1
-        finished |= newly_done
-        state = out.state
-        if bool(finished.all()):
+        scores.index_add_(0, active, best)
+        history.append(_scatter_rows(src.size(0), active, y_prev, out))
+        done = (y_prev == EOS_ID) | (t + 1 >= limits[active])
+        lengths[active[done]] = t + 1
+        if bool(done.all()):
             break
+        keep = (~done).nonzero().squeeze(1)
+        active, y_prev, state = active[keep], y_prev[keep], reorder(out.state, keep)
+    tokens, attn, context, heads = (list(column) for column in zip(*history))
     head_attn = None if heads[0] is None else torch.stack(heads, 1)
-    steps = Steps(
-        torch.stack(tokens, 1), torch.stack(attns, 1), torch.stack(contexts, 1), head_attn
-    )
+    steps = Steps(torch.stack(tokens, 1), torch.stack(attn, 1), torch.stack(context, 1), head_attn)
     return collect_hypotheses(steps, lengths, src_lens, scores, scores)
+
+
+def _scatter_rows(batch: int, active: Tensor, tokens: Tensor, out: StepOutput) -> tuple:
+    """One step's tokens, attn, context and head_attn of the active rows, as full (B,...) rows."""
+
+    def full(values: Tensor | None, fill: float) -> Tensor | None:
+        if values is None:
+            return None
+        rows = values.new_full((batch, *values.shape[1:]), fill)
+        return rows.index_copy_(0, active, values)
+
+    return (
+        full(tokens, EOS_ID),
+        full(out.attn, 0.0),
+        full(out.context, 0.0),
+        full(out.head_attn, 0.0),
+    )
 
 
 def collect_hypotheses(
