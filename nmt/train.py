@@ -186,12 +186,8 @@ def _loop(run: Run, stop: StopRequested) -> str:
 def _epoch_batches(run: Run) -> list[list[int]]:
     """This rank's batches of the current epoch: shuffled by (seed, epoch), equal on all ranks."""
     data, dist = run.cfg.data, run.dist
-    batches = epoch_batches(
-        run.corpus.encoded["train"],
-        data.batch_tokens,
-        data.batch_sents,
-        seed=run.cfg.train.seed * 100_003 + run.progress.epoch,
-    )
+    seed = run.cfg.train.seed * 100_003 + run.progress.epoch
+    batches = epoch_batches(run.corpus.encoded["train"], data.batch_tokens, data.batch_sents, seed)
     usable = len(batches) - len(batches) % dist.world
     return batches[dist.rank : usable : dist.world]
 
@@ -230,11 +226,9 @@ def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
     run.optimizer.zero_grad(set_to_none=True)
     total = 0.0
     for index, batch in enumerate(group):
-        tgt_in = (
-            _sampled_inputs(run.model, batch, tc.sampling_prob)
-            if tc.sampling_prob
-            else batch.tgt_in
-        )
+        tgt_in = batch.tgt_in
+        if tc.sampling_prob:
+            tgt_in = _sampled_inputs(run.model, batch, tc.sampling_prob)
         last = index == len(group) - 1
         sync = nullcontext() if last or run.ddp_model is run.model else run.ddp_model.no_sync()
         with sync:
@@ -268,17 +262,9 @@ def _sampled_inputs(model: Seq2Seq, batch: Batch, prob: float) -> torch.Tensor:
 
 def _validate_and_save(run: Run) -> str | None:
     """Validate, log, write ``last`` (and ``best`` on improvement); returns an early-stop reason."""
-    tc, progress, valid = run.cfg.train, run.progress, run.corpus.raw["valid"]
+    tc, progress = run.cfg.train, run.progress
     result = validate(
-        run.model,
-        run.corpus.encoded["valid"],
-        valid.src,
-        valid.tgt,
-        run.corpus.vocabs,
-        run.cfg.decode,
-        tc.val_sentences,
-        tc.plot_sentences,
-        run.device,
+        run.model, run.corpus, run.cfg.decode, tc.val_sentences, tc.plot_sentences, run.device
     )
     value = result.metric(tc.metric)
     run.schedule.validated(value)
@@ -299,13 +285,10 @@ def _save(run: Run, name: str, full: bool) -> None:
     """Write a checkpoint under the run directory (rank 0 only); ``full`` adds resume state."""
     if not run.dist.is_main:
         return
+    optimizer = run.optimizer if full else None
+    progress = asdict(run.progress)
     payload = training_payload(
-        run.cfg,
-        run.model,
-        run.corpus.vocabs,
-        asdict(run.progress),
-        run.optimizer if full else None,
-        run.schedule.state_dict(),
+        run.cfg, run.model, run.corpus.vocabs, progress, optimizer, run.schedule.state_dict()
     )
     if full:
         payload["scaler"] = run.scaler.state_dict()

@@ -19,6 +19,7 @@ from nmt.batching import EncodedSplit, collate, epoch_batches
 from nmt.config import PAD_ID, DecodeConfig
 from nmt.metrics import corpus_scores
 from nmt.model import Seq2Seq
+from nmt.prepare import PreparedCorpus
 from nmt.search import greedy
 from nmt.tokenizer import Vocabularies
 
@@ -64,16 +65,22 @@ def token_loss(logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: flo
 @torch.no_grad()
 def validate(
     model: Seq2Seq,
-    split: EncodedSplit,
-    sources: list[str],
-    references: list[str],
-    vocabs: Vocabularies,
+    corpus: PreparedCorpus,
     decode: DecodeConfig,
     max_sentences: int,
     plot_sentences: int,
     device: torch.device,
 ) -> ValidationResult:
-    """Score ``model`` on ``split`` (whose raw text is ``sources``/``references``)."""
+    """Score ``model`` on the corpus' validation split.
+
+    Args:
+        max_sentences: decode at most this many sentences for BLEU/chrF (0: all); the loss
+            always covers the whole split.
+        plot_sentences: how many sentences (the first ones, always the same) to return the
+            attention of.
+    """
+    split, vocabs = corpus.encoded["valid"], corpus.vocabs
+    sources, references = corpus.raw["valid"].src, corpus.raw["valid"].tgt
     started, was_training = time.perf_counter(), model.training
     model.eval()
     total_loss, total_tokens, attn_rows, context_values = 0.0, 0, [], []

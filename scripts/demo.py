@@ -24,9 +24,10 @@ def main() -> None:
     run(["nmt-train", f"hydra.run.dir={run_dir}", *sys.argv[1:]])
     trained = time.monotonic()
     run(["nmt-evaluate", f"checkpoint={run_dir}"])
-    print(f"\ntrained in {trained - started:.0f} s, evaluated in {time.monotonic() - trained:.0f} s")
+    evaluated = time.monotonic() - trained
+    print(f"\ntrained in {trained - started:.0f} s, evaluated in {evaluated:.0f} s")
     print(f"run directory: {run_dir}  (checkpoints/, tensorboard/, attention/, evaluation.json)")
-    print(f"see the attention learn: tensorboard --logdir {run_dir / 'tensorboard'}  (or make tensorboard)")
+    print(f"see the attention learn: tensorboard --logdir {run_dir / 'tensorboard'}")
 
 
 if __name__ == "__main__":

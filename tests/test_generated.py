@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from nmt import generated as g
+from nmt import grammar
 from nmt import lexicon as lex
 
 
 @pytest.fixture(scope="module")
-def pairs() -> list[g.GeneratedPair]:
+def pairs() -> list[grammar.GeneratedPair]:
     return g.generate_pairs(2000, seed=7)
 
 
@@ -32,10 +33,10 @@ def _has_crossing(links: list[tuple[int, int]]) -> bool:
     return any(i1 < i2 and j1 > j2 for i1, j1 in links for i2, j2 in links)
 
 
-def _np(det: str, noun: str, plural: bool = False, adj: str | None = None) -> g.NP:
+def _np(det: str, noun: str, plural: bool = False, adj: str | None = None) -> grammar.NP:
     noun_entry = next(n for n in lex.NOUNS if n.en == noun)
     adj_entry = next(a for a in lex.ADJECTIVES if a.en == adj) if adj else None
-    return g.NP(det, adj_entry, noun_entry, plural)
+    return grammar.NP(det, adj_entry, noun_entry, plural)
 
 
 def _verb(en: str) -> lex.Verb:
@@ -83,8 +84,8 @@ def test_a_good_fraction_of_alignments_cross(pairs) -> None:
 
 
 def test_simple_sentence_is_monotonic() -> None:
-    s = g.Sentence(g.Clause(_np("the", "man"), _verb("see"), (_np("the", "dog"),)))
-    assert g.render(s) == (
+    s = grammar.Sentence(grammar.Clause(_np("the", "man"), _verb("see"), (_np("the", "dog"),)))
+    assert grammar.render(s) == (
         "The man sees the dog.",
         "Der Mann sieht den Hund.",
         "0-0 1-1 2-2 3-3 4-4",
@@ -92,24 +93,26 @@ def test_simple_sentence_is_monotonic() -> None:
 
 
 def test_fronted_adverb_inverts_subject_and_verb() -> None:
-    clause = g.Clause(
+    clause = grammar.Clause(
         _np("a", "woman", adj="old"), _verb("help"), (_np("this", "child"),), adverb=lex.ADVERBS[0]
     )
-    pair = g.render(g.Sentence(clause))
+    pair = grammar.render(grammar.Sentence(clause))
     assert pair.src == "Today an old woman helps this child."
     assert pair.tgt == "Heute hilft eine alte Frau diesem Kind."
     assert pair.alignment == "0-0 1-2 2-3 3-4 4-1 5-5 6-6"
 
 
 def test_subordinate_clause_is_verb_final_with_comma() -> None:
-    main = g.Clause(_np("the", "dog", plural=True), _verb("love"), (_np("my", "cat", adj="red"),))
-    sub = g.Clause(
+    main = grammar.Clause(
+        _np("the", "dog", plural=True), _verb("love"), (_np("my", "cat", adj="red"),)
+    )
+    sub = grammar.Clause(
         _np("a", "girl"),
         _verb("give"),
         (_np("the", "teacher", plural=True), _np("a", "apple")),
-        pp=g.PP(_lookup(lex.PREPOSITIONS, "next to"), _np("the", "bed")),
+        pp=grammar.PP(_lookup(lex.PREPOSITIONS, "next to"), _np("the", "bed")),
     )
-    pair = g.render(g.Sentence(main, _lookup(lex.CONJUNCTIONS, "because"), sub))
+    pair = grammar.render(grammar.Sentence(main, _lookup(lex.CONJUNCTIONS, "because"), sub))
     assert pair.src == (
         "The dogs love my red cat because a girl gives the teachers an apple next to the bed."
     )
@@ -123,27 +126,33 @@ def test_subordinate_clause_is_verb_final_with_comma() -> None:
 
 
 def test_fronted_subordinate_clause_inverts_main_clause() -> None:
-    sub = g.Clause(_np("the", "woman"), _verb("see"), (_np("no", "bird", plural=True),))
-    main = g.Clause(_np("a", "son"), _verb("trust"), (_np("the", "mother"),))
-    pair = g.render(g.Sentence(main, _lookup(lex.CONJUNCTIONS, "as soon as"), sub, sub_first=True))
+    sub = grammar.Clause(_np("the", "woman"), _verb("see"), (_np("no", "bird", plural=True),))
+    main = grammar.Clause(_np("a", "son"), _verb("trust"), (_np("the", "mother"),))
+    pair = grammar.render(
+        grammar.Sentence(main, _lookup(lex.CONJUNCTIONS, "as soon as"), sub, sub_first=True)
+    )
     assert pair.src == "As soon as the woman sees no birds, a son trusts the mother."
     assert pair.tgt == "Sobald die Frau keine Vögel sieht, vertraut ein Sohn der Mutter."
     assert pair.alignment.startswith("0-0 1-0 2-0 ")
 
 
 def test_that_clause_and_strong_plural_adjectives() -> None:
-    main = g.Clause(_np("the", "king"), _verb("say"))
-    sub = g.Clause(_np("a", "frog", plural=True, adj="green"), _verb("eat"), (_np("a", "cake"),))
-    pair = g.render(g.Sentence(main, lex.THAT, sub))
+    main = grammar.Clause(_np("the", "king"), _verb("say"))
+    sub = grammar.Clause(
+        _np("a", "frog", plural=True, adj="green"), _verb("eat"), (_np("a", "cake"),)
+    )
+    pair = grammar.render(grammar.Sentence(main, lex.THAT, sub))
     assert pair.src == "The king says that green frogs eat a cake."
     assert pair.tgt == "Der König sagt, dass grüne Frösche einen Kuchen essen."
 
 
 def test_fronted_adverb_in_subordinate_clause_is_rejected() -> None:
-    sub = g.Clause(_np("the", "man"), _verb("see"), (_np("the", "dog"),), adverb=lex.ADVERBS[0])
-    main = g.Clause(_np("the", "king"), _verb("say"))
+    sub = grammar.Clause(
+        _np("the", "man"), _verb("see"), (_np("the", "dog"),), adverb=lex.ADVERBS[0]
+    )
+    main = grammar.Clause(_np("the", "king"), _verb("say"))
     with pytest.raises(ValueError, match="fronted adverb"):
-        g.render(g.Sentence(main, lex.THAT, sub))
+        grammar.render(grammar.Sentence(main, lex.THAT, sub))
 
 
 def test_subordinate_clauses_end_with_a_conjugated_verb(pairs) -> None:
@@ -206,17 +215,17 @@ def test_determiners_agree_with_the_noun_gender(pairs) -> None:
     ],
 )
 def test_determiner_and_adjective_endings(det, noun, plural, case, expected) -> None:
-    pieces = g._np_pieces(_np(det, noun, plural, adj="big"), case)
+    pieces = grammar.np_pieces(_np(det, noun, plural, adj="big"), case)
     assert " ".join(w for _, de in pieces for w in de) == expected
 
 
-def _simple(subj: g.NP) -> g.Sentence:
-    return g.Sentence(g.Clause(subj, _verb("see"), (_np("the", "dog"),)))
+def _simple(subj: grammar.NP) -> grammar.Sentence:
+    return grammar.Sentence(grammar.Clause(subj, _verb("see"), (_np("the", "dog"),)))
 
 
 def test_nominative_subject_article_matches_gender() -> None:
     for noun in lex.NOUNS:
-        pair = g.render(_simple(g.NP("the", None, noun, False)))
+        pair = grammar.render(_simple(grammar.NP("the", None, noun, False)))
         expected = {"m": "Der", "f": "Die", "n": "Das"}[noun.gender]
         assert pair.tgt.split()[:2] == [expected, noun.de]
 
