@@ -37,6 +37,11 @@ class Distributed:
         device_ids = [self.local_rank] if next(model.parameters()).is_cuda else None
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
+    def barrier(self) -> None:
+        """Wait until every rank gets here (no-op in a single process)."""
+        if self.active:
+            torch_dist.barrier()
+
     def close(self) -> None:
         if self.active and torch_dist.is_initialized():
             torch_dist.destroy_process_group()

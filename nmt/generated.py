@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -150,10 +151,16 @@ def generate_splits(sizes: Sequence[int], seed: int) -> dict[str, list[Generated
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
-    """Write via a temporary file and ``os.replace`` so a reader never sees a half file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, path)
+    """Write via a temporary file and ``os.replace`` so a reader never sees a half file.
+
+    The temporary name is unique, so processes writing the same (deterministic) corpus at once,
+    such as the ranks of a torchrun job, cannot trip over each other.
+    """
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, delete=False, prefix=f".{path.name}."
+    ) as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    os.replace(handle.name, path)
 
 
 def write_splits(

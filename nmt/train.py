@@ -82,7 +82,12 @@ def train(cfg: Config, run_dir: Path) -> TrainResult:
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     vocabs = vocabularies_from(resumed) if resumed else None
+    if not dist.is_main:
+        log.setLevel(logging.WARNING)  # one rank reports
+        dist.barrier()  # rank 0 builds the corpus and vocabulary caches, the others then read them
     corpus = prepare(cfg.data, ["valid"], log=log.info, vocabs=vocabs)
+    if dist.is_main:
+        dist.barrier()
     model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).to(device)
     log.info(
         f"model: {count_parameters(model):,} parameters ({cfg.model.rnn} encoder, "

@@ -220,7 +220,6 @@ def test_ddp_with_two_gloo_processes_keeps_ranks_identical(tmp_path):
 
     import torch.multiprocessing as mp
 
-    train(tiny_config(tmp_path, max_steps=1), tmp_path / "warm")  # build the data cache once
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -299,3 +298,37 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     )
     assert result.progress.step == 3
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_torchrun_launches_the_documented_command(tmp_path):
+    """`torchrun --nproc_per_node 2 -m nmt ...` as the README gives it, on the gloo backend."""
+    args = [
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "nmt",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "train.device=cpu",
+        "train.max_steps=4",
+        "train.val_every=4",
+        "train.progress=false",
+        "train.threads=1",
+        "data.generated_sizes=[300,30,30]",
+        "data.vocab_size=200",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "model.emb_dim=16",
+        "model.enc_hidden=16",
+        "model.dec_hidden=32",
+    ]
+    result = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert load_checkpoint(tmp_path / "run", prefer="last")["progress"]["step"] == 4

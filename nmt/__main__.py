@@ -1,0 +1,5 @@
+"""``python -m nmt`` is ``nmt-train``, for launchers that start a module: ``torchrun -m nmt``."""
+
+from nmt.cli import train
+
+train()
