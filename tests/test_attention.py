@@ -247,3 +247,20 @@ def test_hard_sample_estimator_samples_in_training_and_argmaxes_in_eval() -> Non
 def test_unknown_normalizer_is_rejected() -> None:
     with pytest.raises(ValueError, match="normalizer"):
         Normalizer("entmax")
+
+
+def test_additive_score_recomputing_backward_matches_plain_autograd():
+    from nmt.model.attention import AdditiveScore
+
+    gen = torch.Generator().manual_seed(3)
+    query = torch.randn(3, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    keys = torch.randn(3, 5, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    plain = (torch.tanh(query.unsqueeze(1) + keys) @ v * weights).sum()
+    expected = torch.autograd.grad(plain, (query, keys, v))
+    fused = (AdditiveScore.apply(query, keys, v) * weights).sum()
+    torch.testing.assert_close(fused, plain)
+    for got, want in zip(torch.autograd.grad(fused, (query, keys, v)), expected):
+        torch.testing.assert_close(got, want)
+    assert torch.autograd.gradcheck(AdditiveScore.apply, (query, keys, v))
