@@ -162,6 +162,7 @@ def collect_hypotheses(
     """Cut stacked rows into hypotheses; lengths, src_lens, log_probs, scores are all (M,)."""
     tokens, attn, context = steps.tokens.cpu(), steps.attn.cpu(), steps.context.cpu()
     head_attn = None if steps.head_attn is None else steps.head_attn.cpu()
+    log_probs, scores = log_probs.tolist(), scores.tolist()
     hypotheses = []
     for m, (n, source) in enumerate(zip(lengths.tolist(), src_lens.tolist(), strict=True)):
         ids = tokens[m, :n].tolist()
@@ -170,14 +171,11 @@ def collect_hypotheses(
         hypotheses.append(
             Hypothesis(
                 ids,
-                float(scores[m]),
+                scores[m],
                 attn[m, :n, :source],
                 context[m, :n],
                 None if head_attn is None else head_attn[m, :n, :, :source],
-                float(log_probs[m]),
+                log_probs[m],
             )
         )
     return hypotheses
-
-
-# ---------------------------------------------------------------- beam search

@@ -71,33 +71,39 @@ def encode_sources(lines: Sequence[str], vocabs: Vocabularies, max_tokens: int) 
     return EncodedSplit("input", [p[:max_tokens] for p in ids], [[] for _ in ids])
 
 
+def search_split(
+    model: Seq2Seq, split: EncodedSplit, cfg: DecodeConfig, device: torch.device
+) -> list[list[Hypothesis]]:
+    """The n-best hypotheses of every source sentence of ``split``, in the split's order.
+
+    The one batch loop of validation, nmt-translate and nmt-evaluate: sentences are decoded in
+    length-sorted batches of ``cfg.batch_size``, greedily when ``beam_size`` is 1.
+    """
+    results: list[list[Hypothesis]] = [[] for _ in range(len(split))]
+    for indices in epoch_batches(split, 10**9, cfg.batch_size, seed=None):
+        batch = collate(split, indices).to(device)
+        if cfg.beam_size == 1:
+            found = greedy(model, batch.src, batch.src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram)
+            nbest = [[hypothesis] for hypothesis in found]
+        else:
+            nbest = beam_search(model, batch.src, batch.src_lens, cfg)
+        for index, hypotheses in zip(indices, nbest):
+            results[index] = hypotheses
+    return results
+
+
 @torch.no_grad()
 def search_lines(
     loaded: LoadedModel, lines: Sequence[str], decode: DecodeConfig, max_tokens: int
 ) -> list[list[Hypothesis]]:
     """n-best hypotheses for every line, in input order; empty lines get no hypothesis."""
     split = encode_sources(lines, loaded.vocabs, max_tokens)
-    results: list[list[Hypothesis]] = [[] for _ in lines]
     real = [i for i, line in enumerate(lines) if line.strip()]
     subset = EncodedSplit("input", [split.src[i] for i in real], [[] for _ in real])
     device = next(loaded.model.parameters()).device
-    for batch_indices in epoch_batches(subset, 10**9, decode.batch_size, seed=None):
-        batch = collate(subset, batch_indices).to(device)
-        if decode.beam_size == 1:
-            found = [
-                [h]
-                for h in greedy(
-                    loaded.model,
-                    batch.src,
-                    batch.src_lens,
-                    decode.max_len_ratio,
-                    decode.no_repeat_ngram,
-                )
-            ]
-        else:
-            found = beam_search(loaded.model, batch.src, batch.src_lens, decode)
-        for index, hypotheses in zip(batch_indices, found):
-            results[real[index]] = hypotheses
+    results: list[list[Hypothesis]] = [[] for _ in lines]
+    for index, hypotheses in zip(real, search_split(loaded.model, subset, decode, device)):
+        results[index] = hypotheses
     return results
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -20,8 +20,8 @@ from nmt.config import PAD_ID, DecodeConfig
 from nmt.metrics import corpus_scores
 from nmt.model import Seq2Seq
 from nmt.prepare import PreparedCorpus
-from nmt.search import greedy
 from nmt.tokenizer import Vocabularies
+from nmt.translate import search_split
 
 
 @dataclass
@@ -125,15 +125,9 @@ def decode_texts(
     subset = EncodedSplit(
         split.name, [split.src[i] for i in indices], [split.tgt[i] for i in indices]
     )
-    outputs = [""] * len(subset)
-    for batch_indices in epoch_batches(subset, 10**9, decode.batch_size, seed=None):
-        batch = collate(subset, batch_indices).to(device)
-        for index, hypothesis in zip(
-            batch_indices,
-            greedy(model, batch.src, batch.src_lens, decode.max_len_ratio, decode.no_repeat_ngram),
-        ):
-            outputs[index] = vocabs.tgt.decode(hypothesis.tokens)
-    return outputs
+    greedy_cfg = replace(decode, beam_size=1, n_best=1)
+    found = search_split(model, subset, greedy_cfg, device)
+    return [vocabs.tgt.decode(hypotheses[0].tokens) for hypotheses in found]
 
 
 def plot_attention(
