@@ -228,6 +228,7 @@ class Config:
     write_heatmaps: str | None = None  # translate: a directory for one figure per sentence
     heatmap_format: str = "png"  # png | svg | pdf
     report: str | None = None  # evaluate: the JSON report's path (default: in the run dir)
+    tok_bleu: bool = False  # evaluate: also BLEU on lowercased Moses-tokenized text (sacremoses)
 
     def __post_init__(self) -> None:
         check_choice("align_method", self.align_method, ("argmax", "threshold"))

@@ -74,6 +74,17 @@ def all_agree(dist: Distributed, flag: bool) -> bool:
     return bool(value.item() > 0.5)
 
 
+def all_max(dist: Distributed, value: float) -> float:
+    """The largest ``value`` over all ranks (so clock readings agree everywhere)."""
+    if not dist.active:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    if torch_dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
+    return float(tensor.item())
+
+
 def pick_device(name: str, dist: Distributed) -> torch.device:
     """``train.device``: auto (CUDA when present), cpu, or cuda (this rank's GPU)."""
     if name == "cuda" and not torch.cuda.is_available():

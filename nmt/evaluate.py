@@ -19,7 +19,13 @@ from nmt.batching import EncodedSplit, collate, epoch_batches
 from nmt.checkpoint import CHECKPOINT_DIR
 from nmt.config import Config, DataConfig
 from nmt.corpus import DataError, ParallelSplit, load_split, read_lines
-from nmt.metrics import AlignmentScores, Score, alignment_error_rate, corpus_scores
+from nmt.metrics import (
+    AlignmentScores,
+    Score,
+    alignment_error_rate,
+    corpus_scores,
+    moses_lowercase_bleu,
+)
 from nmt.translate import LoadedModel, load_model, search_lines
 
 
@@ -102,9 +108,10 @@ def evaluate_split(cfg: Config, loaded: LoadedModel, split: ParallelSplit) -> Te
     hypotheses = [loaded.vocabs.tgt.decode(h[0].tokens) if h else "" for h in nbest]
     seconds = time.perf_counter() - started
     alignment = score_alignments(cfg, loaded, split, cfg.data.max_tokens)
-    return TestSetReport(
-        split.name, len(split), corpus_scores(hypotheses, split.tgt), seconds, alignment
-    )
+    scores = corpus_scores(hypotheses, split.tgt)
+    if cfg.tok_bleu:
+        scores.append(moses_lowercase_bleu(hypotheses, split.tgt, loaded.data.tgt))
+    return TestSetReport(split.name, len(split), scores, seconds, alignment)
 
 
 def evaluate(cfg: Config, data: DataConfig | None = None) -> list[TestSetReport]:
@@ -150,16 +157,20 @@ def report_table(reports: list[TestSetReport], cfg: Config) -> str:
         if cfg.decode.beam_size == 1
         else (f"beam {cfg.decode.beam_size}, alpha {cfg.decode.alpha:g}, beta {cfg.decode.beta:g}")
     )
+    tok = cfg.tok_bleu
     lines = [
-        f"{'test set':<22}{'sents':>7}{'BLEU':>8}{'chrF':>8}{'TER':>8}{'AER':>8}"
-        f"{'sent/s':>9}   ({search})"
+        f"{'test set':<22}{'sents':>7}{'BLEU':>8}{'chrF':>8}{'TER':>8}"
+        + (f"{'lc-tok':>8}" if tok else "")
+        + f"{'AER':>8}{'sent/s':>9}   ({search})"
     ]
     for r in reports:
         value = {s.name: s.value for s in r.scores}
         aer = f"{100 * r.alignment.aer:>8.2f}" if r.alignment else f"{'-':>8}"
         lines.append(
             f"{r.name:<22}{r.sentences:>7}{value['BLEU']:>8.2f}{value['chrF']:>8.2f}"
-            f"{value['TER']:>8.2f}{aer}{r.sentences / max(r.seconds, 1e-9):>9.1f}"
+            f"{value['TER']:>8.2f}"
+            + (f"{value['BLEU-lc-tok']:>8.2f}" if tok else "")
+            + f"{aer}{r.sentences / max(r.seconds, 1e-9):>9.1f}"
         )
     signatures = {s.name: s.signature for r in reports for s in r.scores}
     lines += [f"{name} signature: {signature}" for name, signature in signatures.items()]

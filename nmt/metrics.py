@@ -94,6 +94,37 @@ def corpus_scores(
     ]
 
 
+def moses_lowercase(lines: Sequence[str], lang: str) -> list[str]:
+    """Lowercase, normalize punctuation and Moses-tokenize (sacremoses), XML-escaped as Moses does.
+
+    This reproduces the ``*.lc.norm.tok.*`` files of Multi30k byte for byte, the text that
+    published Multi30k BLEU figures are computed on (multi-bleu style).
+    """
+    try:
+        from sacremoses import MosesPunctNormalizer, MosesTokenizer
+    except ImportError as error:  # an optional dependency: only this score needs it
+        raise ImportError(
+            "tok_bleu=true needs sacremoses: pip install sacremoses (or pip install 'nmt[moses]')"
+        ) from error
+    normalizer, tokenizer = MosesPunctNormalizer(lang=lang), MosesTokenizer(lang=lang)
+    return [
+        tokenizer.tokenize(normalizer.normalize(line.lower()), escape=True, return_str=True)
+        for line in lines
+    ]
+
+
+def moses_lowercase_bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str) -> Score:
+    """BLEU as published Multi30k results compute it: both sides through ``moses_lowercase``,
+    then sacreBLEU with ``tokenize="none"`` (its signature says ``tok:none``; ``case:mixed`` there
+    only means sacreBLEU itself did not lowercase)."""
+    _check_lengths(hypotheses, references)
+    metric = BLEU(tokenize="none")
+    hyps = moses_lowercase(hypotheses, lang)
+    refs = [moses_lowercase(references, lang)]
+    score = metric.corpus_score(hyps, refs).score
+    return Score("BLEU-lc-tok", float(score), f"moses-lc-norm-tok:{lang}|{metric.get_signature()}")
+
+
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Default sacreBLEU corpus BLEU as a bare number, for validation and early stopping.
 

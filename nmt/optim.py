@@ -40,20 +40,20 @@ class LearningRate:
         self.bad_validations = 0
         self.best: float | None = None
 
-    def at(self, step: int) -> float:
-        """The learning rate of update ``step`` (1-based)."""
+    def at(self, step: int, spent: float = 0.0) -> float:
+        """The learning rate of update ``step`` (1-based) with ``spent`` of the time budget used."""
         cfg, warmup = self.cfg, max(self.cfg.warmup_steps, 0)
         shape = min(1.0, step / warmup) if warmup else 1.0
         if cfg.schedule == "inverse_sqrt" and step > warmup:
             shape = math.sqrt(max(warmup, 1) / step)
         elif cfg.schedule == "linear" and step > warmup:
-            progress = (step - warmup) / max(1, cfg.max_steps - warmup)
+            progress = max((step - warmup) / max(1, cfg.max_steps - warmup), spent)
             floor = cfg.min_lr / cfg.lr
             shape = max(floor, 1.0 - (1.0 - floor) * min(1.0, progress))
         return max(cfg.lr * shape * self.plateau_scale, min(cfg.min_lr, cfg.lr * shape))
 
-    def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
-        lr = self.at(step)
+    def apply(self, optimizer: torch.optim.Optimizer, step: int, spent: float = 0.0) -> float:
+        lr = self.at(step, spent)
         for group in optimizer.param_groups:
             group["lr"] = lr
         return lr

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 from nmt.config import TrainConfig
-from nmt.device import Distributed, all_agree
+from nmt.device import Distributed, all_agree, all_max
 from nmt.optim import HIGHER_IS_BETTER
 
 
@@ -63,19 +63,33 @@ class StopRequested:
             signal.signal(sig, handler)
 
 
+def budget_spent(budget_s: float | None, started_at: float, dist: Distributed) -> float:
+    """The fraction of ``train.max_time`` used since ``started_at``; 0 without a budget.
+
+    Ranks read their own clocks, so the largest reading is shared: every rank then applies the
+    same learning rate and stops at the same update.
+    """
+    if budget_s is None:
+        return 0.0
+    return all_max(dist, (time.monotonic() - started_at) / budget_s)
+
+
 def stop_reason(
     tc: TrainConfig,
     progress: Progress,
-    deadline: float | None,
+    spent: float,
     stop: StopRequested,
     dist: Distributed,
 ) -> str | None:
-    """Why the run must stop now, if it must; every rank gets the same answer."""
+    """Why the run must stop now, if it must; every rank gets the same answer.
+
+    ``spent`` is ``budget_spent``'s fraction of the time budget, equal on all ranks.
+    """
     if progress.step >= tc.max_steps:
         return f"reached train.max_steps={tc.max_steps}"
     if tc.max_epochs and progress.epoch >= tc.max_epochs:
         return f"reached train.max_epochs={tc.max_epochs}"
-    if deadline is not None and not all_agree(dist, time.monotonic() < deadline):
+    if spent >= 1.0:
         return f"train.max_time={tc.max_time} spent"
     if not all_agree(dist, stop.reason is None):
         return f"received {stop.reason or 'a stop signal on another rank'}"

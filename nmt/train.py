@@ -35,7 +35,7 @@ from nmt.device import Distributed, all_agree, autocast, pick_device, setup_dist
 from nmt.model import Seq2Seq, build_model, count_parameters
 from nmt.optim import LearningRate, build_optimizer
 from nmt.prepare import PreparedCorpus, prepare
-from nmt.progress import Progress, StopRequested, stop_reason
+from nmt.progress import Progress, StopRequested, budget_spent, stop_reason
 from nmt.run_log import RunLog
 from nmt.validate import ValidationResult, token_loss, validate
 
@@ -142,7 +142,8 @@ def _restore(run: Run, resumed: dict) -> None:
 def _loop(run: Run, stop: StopRequested) -> str:
     """Update until a stop condition holds; returns the reason."""
     tc, progress, dist = run.cfg.train, run.progress, run.dist
-    deadline = nmt.STARTED_AT + parse_duration(tc.max_time) if tc.max_time else None
+    budget_s = parse_duration(tc.max_time) if tc.max_time else None
+    spent = budget_spent(budget_s, nmt.STARTED_AT, dist)
     batches = _epoch_batches(run)
     bar = tqdm(
         total=None if tc.max_time else tc.max_steps,  # a time budget makes a step ETA moot
@@ -156,7 +157,7 @@ def _loop(run: Run, stop: StopRequested) -> str:
     reason = None
     while reason is None:
         group, batches = _next_group(run, batches)
-        lr = run.schedule.apply(run.optimizer, progress.step + 1)
+        lr = run.schedule.apply(run.optimizer, progress.step + 1, spent)
         loss, tokens, grad_norm = train_step(run, group)
         finite = all_agree(dist, bool(torch.isfinite(torch.tensor([loss, grad_norm])).all()))
         if not finite and tc.nonfinite == "stop":
@@ -172,7 +173,8 @@ def _loop(run: Run, stop: StopRequested) -> str:
                 _log_window(run, window, lr, grad_norm, bar)
         else:
             log.warning(f"skipped a batch at step {progress.step + 1}: non-finite loss or gradient")
-        reason = stop_reason(tc, progress, deadline, stop, dist)
+        spent = budget_spent(budget_s, nmt.STARTED_AT, dist)
+        reason = stop_reason(tc, progress, spent, stop, dist)
         if finite and (progress.step % tc.val_every == 0 or reason is not None):
             reason = _validate_and_save(run) or reason
     bar.close()

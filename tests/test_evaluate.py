@@ -69,6 +69,23 @@ def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_
     assert wrong_base.alignment.aer > one.alignment.aer + 0.2
 
 
+def test_tok_bleu_adds_the_lowercased_moses_tokenized_score(trained_run, tmp_path):
+    pytest.importorskip("sacremoses")
+    cfg = Config(
+        checkpoint=str(trained_run),
+        report=str(tmp_path / "r.json"),
+        decode=DecodeConfig(beam_size=1),
+        tok_bleu=True,
+    )
+    [report] = evaluate(cfg)
+    scores = {s.name: s for s in report.scores}
+    assert set(scores) == {"BLEU", "chrF", "TER", "BLEU-lc-tok"}
+    assert "tok:none" in scores["BLEU-lc-tok"].signature
+    assert "moses-lc-norm-tok:de" in scores["BLEU-lc-tok"].signature
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [s["name"] for s in saved["test_sets"][0]["scores"]][-1] == "BLEU-lc-tok"
+
+
 def test_language_mismatch_and_missing_reference_are_errors(trained_run, tmp_path):
     loaded = load_model(str(trained_run))
     with pytest.raises(DataError, match="translates en->de"):

@@ -6,8 +6,17 @@ import math
 
 import pytest
 import sacrebleu
+from conftest import MULTI30K_RAW
 
-from nmt.metrics import AlignmentScores, Score, alignment_error_rate, bleu, corpus_scores
+from nmt.metrics import (
+    AlignmentScores,
+    Score,
+    alignment_error_rate,
+    bleu,
+    corpus_scores,
+    moses_lowercase,
+    moses_lowercase_bleu,
+)
 
 
 def test_identical_corpus_scores_perfectly() -> None:
@@ -55,6 +64,35 @@ def test_lowercased_untokenized_variant_differs_on_cased_input() -> None:
     assert "case:lc" in lowered[0].signature and "tok:none" in lowered[0].signature
     assert lowered[1].value > cased[1].value  # chrF also ignores case
     assert lowered[2].value < cased[2].value  # and so does TER (lower is better)
+
+
+def test_moses_lowercase_bleu_ignores_case_and_tokenizes_like_moses() -> None:
+    pytest.importorskip("sacremoses")
+    assert moses_lowercase(['The dog\'s ball, "red".'], "en") == [
+        "the dog &apos;s ball , &quot; red . &quot;"  # English normalization moves '."' inside
+    ]
+    refs = ["A man rides a bike.", "Two dogs play in the snow."]
+    shouting = ["a MAN rides a bike .", "two dogs play in the snow."]
+    perfect = moses_lowercase_bleu(shouting, refs, "en")
+    assert perfect.value == pytest.approx(100.0)
+    hyps = ["A man rides a horse.", "Two dogs play."]
+    expected = sacrebleu.corpus_bleu(
+        ["a man rides a horse .", "two dogs play ."],
+        [["a man rides a bike .", "two dogs play in the snow ."]],
+        tokenize="none",
+    ).score
+    assert moses_lowercase_bleu(hyps, refs, "en").value == pytest.approx(expected)
+
+
+@pytest.mark.skipif(not MULTI30K_RAW.is_dir(), reason="../shared/data/multi30k is not present")
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_moses_lowercase_reproduces_the_multi30k_tokenized_files(lang) -> None:
+    pytest.importorskip("sacremoses")
+    import gzip
+
+    raw = gzip.open(MULTI30K_RAW / f"test_2016_flickr.{lang}.gz", "rt").read().splitlines()
+    tok_file = MULTI30K_RAW.parent / "tok" / f"test_2016_flickr.lc.norm.tok.{lang}.gz"
+    assert moses_lowercase(raw, lang) == gzip.open(tok_file, "rt").read().splitlines()
 
 
 def test_mismatched_lengths_name_both_counts() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
 
 from nmt.config import TrainConfig
+from nmt.device import Distributed
 from nmt.optim import LearningRate, build_optimizer
+from nmt.progress import budget_spent
 
 
 def schedule(**options) -> LearningRate:
@@ -33,6 +36,24 @@ def test_linear_decay_reaches_min_lr_at_max_steps():
     assert lr.at(100) == pytest.approx(1e-3)
     assert lr.at(550) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)
     assert lr.at(1000) == pytest.approx(1e-5) and lr.at(2000) == pytest.approx(1e-5)
+
+
+def test_linear_decay_follows_the_time_budget_when_it_is_further_spent():
+    lr = schedule(schedule="linear", warmup_steps=100, max_time="15m")
+    middle = 1e-5 + (1e-3 - 1e-5) * 0.5
+    assert lr.at(550) == pytest.approx(middle)  # steps 50 % spent, no time: as before
+    assert lr.at(300, spent=0.5) == pytest.approx(middle)  # time 50 % spent, steps 22 %
+    assert lr.at(775, spent=0.5) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.25)  # steps lead
+    assert lr.at(300, spent=1.2) == pytest.approx(1e-5)
+    assert lr.at(50, spent=0.9) == pytest.approx(5e-4)  # warm-up is counted in steps
+    constant = schedule(schedule="constant", max_time="15m")
+    assert constant.at(300, spent=0.9) == pytest.approx(1e-3)
+
+
+def test_budget_spent_is_a_fraction_of_max_time_since_start():
+    started = time.monotonic() - 30.0
+    assert budget_spent(120.0, started, Distributed()) == pytest.approx(0.25, abs=0.01)
+    assert budget_spent(None, started, Distributed()) == 0.0
 
 
 def test_plateau_cuts_after_patience_and_never_below_min_lr():
