@@ -118,7 +118,7 @@ def moses_lowercase_bleu(hypotheses: Sequence[str], references: Sequence[str], l
     then sacreBLEU with ``tokenize="none"`` (its signature says ``tok:none``; ``case:mixed`` there
     only means sacreBLEU itself did not lowercase)."""
     _check_lengths(hypotheses, references)
-    metric = BLEU(tokenize="none")
+    metric = BLEU(tokenize="none", force=True)  # tokenized on purpose: no sacreBLEU warning
     hyps = moses_lowercase(hypotheses, lang)
     refs = [moses_lowercase(references, lang)]
     score = metric.corpus_score(hyps, refs).score

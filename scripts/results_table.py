@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from nmt.checkpoint import load_checkpoint
-from nmt.config import Config, DecodeConfig
+from nmt.config import Config, DataConfig, DecodeConfig
 from nmt.evaluate import evaluate
 
 
@@ -30,8 +30,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run_figures(run_dir: Path) -> dict:
+def run_figures(run_dir: Path, test_sets: list[str] | None) -> dict:
     payload = load_checkpoint(str(run_dir))
+    data = DataConfig(**payload["config"]["data"])
+    data = replace(data, test_sets=test_sets or data.test_sets)
     tensors = {t.data_ptr(): t.numel() for t in payload["model"].values()}  # tied counted once
     decode = DecodeConfig(**payload["config"]["decode"])
     figures = {
@@ -56,7 +58,7 @@ def run_figures(run_dir: Path) -> dict:
                 s.name: {"value": round(s.value, 2), "signature": s.signature}
                 for s in report.scores
             }
-            for report in evaluate(cfg)
+            for report in evaluate(cfg, data)
         }
     return figures
 
@@ -86,8 +88,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories of nmt-train")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--test-sets",
+        help="comma-separated test splits instead of each run's data.test_sets, "
+        "e.g. test_2016_flickr,test_2017_flickr",
+    )
     args = parser.parse_args()
-    all_figures = [run_figures(run) for run in args.runs]
+    test_sets = args.test_sets.split(",") if args.test_sets else None
+    all_figures = [run_figures(run, test_sets) for run in args.runs]
     for f in all_figures:
         print(
             f"{f['run']}: {f['direction']}, {f['updates']:,} updates, {f['epochs']} full epochs, "

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
@@ -79,3 +81,15 @@ def test_peer_preset_is_the_benchmark_shape():
     assert (config.data.source, config.data.src, config.data.tgt) == ("multi30k", "de", "en")
     assert (config.data.batch_sents, config.decode.beam_size, config.decode.alpha) == (64, 5, 1.0)
     assert count_parameters(build_model(config.model, 8000, 8000)) == 12_270_912
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+)
+def test_every_experiment_preset_composes_and_builds(name):
+    from nmt.model import build_model, count_parameters
+
+    config = compose_config([f"experiment={name}"])
+    assert config.data.source == "multi30k" and config.train.max_time
+    assert config.data.test_sets == ["test_2016_flickr", "test_2017_flickr"]
+    assert 5_000_000 < count_parameters(build_model(config.model, 8000, 8000)) < 100_000_000
