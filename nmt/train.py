@@ -37,7 +37,7 @@ from nmt.optim import LearningRate, build_optimizer
 from nmt.prepare import PreparedCorpus, prepare
 from nmt.progress import Progress, StopRequested, budget_spent, stop_reason
 from nmt.run_log import RunLog
-from nmt.validate import ValidationResult, token_loss, validate
+from nmt.validate import ValidationResult, validate
 
 log = logging.getLogger("nmt")
 
@@ -240,8 +240,10 @@ def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
         sync = nullcontext() if last or run.ddp_model is run.model else run.ddp_model.no_sync()
         with sync:
             with autocast(run.device, tc.precision):
-                out = run.ddp_model(batch.src, batch.src_lens, tgt_in)
-                loss = token_loss(out.logits, batch.tgt_out, tc.label_smoothing) / tokens
+                out = run.ddp_model(
+                    batch.src, batch.src_lens, tgt_in, batch.tgt_out, tc.label_smoothing
+                )
+                loss = out.loss / tokens
             run.scaler.scale(loss).backward()
         total += loss.item()
     run.scaler.unscale_(run.optimizer)

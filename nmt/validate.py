@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from nmt.batching import EncodedSplit, collate, epoch_batches
 from nmt.config import PAD_ID, DecodeConfig
@@ -51,17 +50,6 @@ class ValidationResult:
         return getattr(self, name)
 
 
-def token_loss(logits: torch.Tensor, tgt_out: torch.Tensor, label_smoothing: float = 0.0):
-    """Summed cross-entropy over real target positions: logits (B,T,V), tgt_out (B,T)."""
-    return F.cross_entropy(
-        logits.flatten(0, 1).float(),
-        tgt_out.flatten(),
-        ignore_index=PAD_ID,
-        label_smoothing=label_smoothing,
-        reduction="sum",
-    )
-
-
 @torch.no_grad()
 def validate(
     model: Seq2Seq,
@@ -86,8 +74,8 @@ def validate(
     total_loss, total_tokens, attn_rows, context_values = 0.0, 0, [], []
     for indices in epoch_batches(split, 8192, decode.batch_size, seed=None):
         batch = collate(split, indices).to(device)
-        out = model(batch.src, batch.src_lens, batch.tgt_in)
-        total_loss += float(token_loss(out.logits, batch.tgt_out))
+        out = model(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)
+        total_loss += float(out.loss)
         total_tokens += batch.n_tgt_tokens
         attn_rows.append(out.attn[batch.tgt_out != PAD_ID].float().cpu().numpy())
         context_values.append(out.context[batch.tgt_out != PAD_ID].float().flatten()[::97].cpu())

@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import REPO
 
+import nmt.model.decoder as decoder_module
 import nmt.train as train_module
 from nmt.checkpoint import load_checkpoint, save_checkpoint
 from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig, TrainConfig
@@ -94,14 +95,14 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path,
 
 def test_a_non_finite_loss_stops_cleanly_and_keeps_the_best(tmp_path, monkeypatch):
     cfg = tiny_config(tmp_path, max_steps=30)
-    real_loss, calls = train_module.token_loss, {"n": 0}
+    real_loss, calls = decoder_module.linear_cross_entropy, {"n": 0}
 
-    def poisoned(logits, tgt_out, label_smoothing=0.0):
-        calls["n"] += 1
-        loss = real_loss(logits, tgt_out, label_smoothing)
-        return loss * float("nan") if calls["n"] > 8 else loss
+    def poisoned(*args):  # counts and poisons training's losses only, not validation's
+        calls["n"] += torch.is_grad_enabled()
+        loss = real_loss(*args)
+        return loss * float("nan") if calls["n"] > 8 and torch.is_grad_enabled() else loss
 
-    monkeypatch.setattr(train_module, "token_loss", poisoned)
+    monkeypatch.setattr(decoder_module, "linear_cross_entropy", poisoned)
     with pytest.raises(FloatingPointError, match="non-finite loss or gradient at step 9"):
         train(cfg, tmp_path / "run")
     best = load_checkpoint(tmp_path / "run")
@@ -112,14 +113,14 @@ def test_a_non_finite_loss_stops_cleanly_and_keeps_the_best(tmp_path, monkeypatc
 
 def test_skip_mode_skips_non_finite_batches(tmp_path, monkeypatch):
     cfg = tiny_config(tmp_path, max_steps=6, nonfinite="skip")
-    real_loss, calls = train_module.token_loss, {"n": 0}
+    real_loss, calls = decoder_module.linear_cross_entropy, {"n": 0}
 
-    def poisoned(logits, tgt_out, label_smoothing=0.0):
-        calls["n"] += 1
-        loss = real_loss(logits, tgt_out, label_smoothing)
-        return loss * float("inf") if calls["n"] == 3 else loss
+    def poisoned(*args):  # counts and poisons training's losses only, not validation's
+        calls["n"] += torch.is_grad_enabled()
+        loss = real_loss(*args)
+        return loss * float("inf") if calls["n"] == 3 and torch.is_grad_enabled() else loss
 
-    monkeypatch.setattr(train_module, "token_loss", poisoned)
+    monkeypatch.setattr(decoder_module, "linear_cross_entropy", poisoned)
     result = train(cfg, tmp_path / "run")
     assert result.progress.step == 6 and result.stop_reason.startswith("reached")
 

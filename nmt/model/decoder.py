@@ -20,6 +20,7 @@ from nmt.config import PAD_ID, ModelConfig
 from nmt.model.attention import Attention, AttentionOutput
 from nmt.model.bridge import Bridge
 from nmt.model.encoder import EncoderOutput
+from nmt.model.output_loss import linear_cross_entropy
 
 
 class DecoderState(NamedTuple):
@@ -53,12 +54,17 @@ class StepOutput(NamedTuple):
 
 
 class DecoderOutput(NamedTuple):
-    """Teacher-forced outputs: logits (B,T,V), attn (B,T,S), context (B,T,D), head_attn."""
+    """Teacher-forced outputs: logits (B,T,V), attn (B,T,S), context (B,T,D), head_attn.
 
-    logits: Tensor
+    Given the gold outputs, ``forward`` returns their summed cross-entropy as ``loss`` instead
+    of the logits (None then), computed without ever holding all (B,T,V) logits.
+    """
+
+    logits: Tensor | None
     attn: Tensor
     context: Tensor
     head_attn: Tensor | None  # (B,T,h,S) for multihead attention, else None
+    loss: Tensor | None = None  # () summed over real target tokens, when tgt_out was given
 
 
 def reorder(state: DecoderState, index: Tensor) -> DecoderState:
@@ -118,11 +124,13 @@ class RNNDecoder(nn.Module):
         """Non-recurrent part of the readout: features (...,F) -> pre-output (...,H)."""
         raise NotImplementedError
 
-    def _readout(self, features: Tensor) -> Tensor:
+    def _pre_output(self, features: Tensor) -> Tensor:
+        """What the output layer multiplies: (...,H), or (...,E) with tied embeddings."""
         pre_output = self._features(features)
-        if self.tie_proj is not None:
-            pre_output = self.tie_proj(pre_output)  # (...,E)
-        return self.out(pre_output)  # (...,V)
+        return pre_output if self.tie_proj is None else self.tie_proj(pre_output)
+
+    def _readout(self, features: Tensor) -> Tensor:
+        return self.out(self._pre_output(features))  # (...,V)
 
     def _rnn_step(
         self, rnn_input: Tensor, state: DecoderState
@@ -148,8 +156,18 @@ class RNNDecoder(nn.Module):
         features, state, att = self._advance(emb, state)
         return StepOutput(self._readout(features), state, att.attn, att.context, att.head_attn)
 
-    def forward(self, tgt_in: Tensor, enc: EncoderOutput) -> DecoderOutput:
-        """Teacher forcing over tgt_in (B,T) long = BOS y_1 ... y_{T-1}, padded with PAD_ID."""
+    def forward(
+        self,
+        tgt_in: Tensor,
+        enc: EncoderOutput,
+        tgt_out: Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> DecoderOutput:
+        """Teacher forcing over tgt_in (B,T) long = BOS y_1 ... y_{T-1}, padded with PAD_ID.
+
+        With ``tgt_out`` (B,T) = y_1 ... EOS, the output carries the summed (label-smoothed)
+        cross-entropy of those tokens instead of the logits.
+        """
         state = self.init_state(enc)
         embedded = self.dropout(self.embed(tgt_in))  # (B,T,E), all steps at once
         features, attns, contexts, heads = [], [], [], []
@@ -159,9 +177,15 @@ class RNNDecoder(nn.Module):
             attns.append(att.attn)
             contexts.append(att.context)
             heads.append(att.head_attn)
-        logits = self._readout(torch.stack(features, dim=1))  # one (B*T,H)x(H,V) matmul
+        stacked = torch.stack(features, dim=1)  # the readout is one (B*T,H)x(H,V) matmul
         head_attn = None if heads[0] is None else torch.stack(heads, dim=1)
-        return DecoderOutput(logits, torch.stack(attns, 1), torch.stack(contexts, 1), head_attn)
+        attn, context = torch.stack(attns, 1), torch.stack(contexts, 1)
+        if tgt_out is None:
+            return DecoderOutput(self._readout(stacked), attn, context, head_attn)
+        loss = linear_cross_entropy(
+            self._pre_output(stacked), self.out.weight, self.out.bias, tgt_out, label_smoothing
+        )
+        return DecoderOutput(None, attn, context, head_attn, loss)
 
 
 class BahdanauDecoder(RNNDecoder):

@@ -25,9 +25,17 @@ class Seq2Seq(nn.Module):
         """src (B,S) long padded with PAD_ID, src_lens (B,) long -> EncoderOutput."""
         return self.encoder(src, src_lens)
 
-    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> DecoderOutput:
-        """Teacher-forced logits (B,T,V), attn (B,T,S), context (B,T,D) for tgt_in (B,T)."""
-        return self.decoder(tgt_in, self.encode(src, src_lens))
+    def forward(
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        tgt_in: Tensor,
+        tgt_out: Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> DecoderOutput:
+        """Teacher-forced logits (B,T,V), attn (B,T,S), context (B,T,D) for tgt_in (B,T);
+        with ``tgt_out`` (B,T), the summed cross-entropy ``loss`` instead of the logits."""
+        return self.decoder(tgt_in, self.encode(src, src_lens), tgt_out, label_smoothing)
 
 
 def init_parameters(model: nn.Module) -> None:
