@@ -160,8 +160,12 @@ def collect_hypotheses(
     steps: Steps, lengths: Tensor, src_lens: Tensor, log_probs: Tensor, scores: Tensor
 ) -> list[Hypothesis]:
     """Cut stacked rows into hypotheses; lengths, src_lens, log_probs, scores are all (M,)."""
-    tokens, attn, context = steps.tokens.cpu(), steps.attn.cpu(), steps.context.cpu()
-    head_attn = None if steps.head_attn is None else steps.head_attn.cpu()
+    tokens, attn, context = (
+        steps.tokens.cpu(),
+        steps.attn.float().cpu(),
+        steps.context.float().cpu(),
+    )
+    head_attn = None if steps.head_attn is None else steps.head_attn.float().cpu()
     log_probs, scores = log_probs.tolist(), scores.tolist()
     hypotheses = []
     for m, (n, source) in enumerate(zip(lengths.tolist(), src_lens.tolist(), strict=True)):

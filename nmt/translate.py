@@ -23,6 +23,7 @@ from nmt.beam import beam_search
 from nmt.checkpoint import CheckpointError, load_checkpoint, vocabularies_from
 from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig
 from nmt.corpus import DataError, read_lines
+from nmt.device import autocast
 from nmt.model import Seq2Seq, build_model
 from nmt.search import Hypothesis, greedy
 from nmt.tokenizer import Vocabularies
@@ -77,16 +78,20 @@ def search_split(
     """The n-best hypotheses of every source sentence of ``split``, in the split's order.
 
     The one batch loop of validation, nmt-translate and nmt-evaluate: sentences are decoded in
-    length-sorted batches of ``cfg.batch_size``, greedily when ``beam_size`` is 1.
+    length-sorted batches of ``cfg.batch_size``, greedily when ``beam_size`` is 1, with
+    bfloat16 matmuls when ``cfg.precision`` is bf16 (scores are still summed in float32).
     """
     results: list[list[Hypothesis]] = [[] for _ in range(len(split))]
     for indices in epoch_batches(split, 10**9, cfg.batch_size, seed=None):
         batch = collate(split, indices).to(device)
-        if cfg.beam_size == 1:
-            found = greedy(model, batch.src, batch.src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram)
-            nbest = [[hypothesis] for hypothesis in found]
-        else:
-            nbest = beam_search(model, batch.src, batch.src_lens, cfg)
+        with autocast(device, cfg.precision):
+            if cfg.beam_size == 1:
+                found = greedy(
+                    model, batch.src, batch.src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram
+                )
+                nbest = [[hypothesis] for hypothesis in found]
+            else:
+                nbest = beam_search(model, batch.src, batch.src_lens, cfg)
         for index, hypotheses in zip(indices, nbest):
             results[index] = hypotheses
     return results

@@ -59,6 +59,20 @@ def test_line_count_order_and_empty_lines_are_kept(trained_run, test_sources, tm
     ]
 
 
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_bf16_search_keeps_outputs_and_float32_attention(trained_run, test_sources, beam_size):
+    loaded = load_model(str(trained_run))
+    lines = test_sources[:48]
+    exact = search_lines(loaded, lines, DecodeConfig(beam_size=beam_size), 250)
+    fast = search_lines(loaded, lines, DecodeConfig(beam_size=beam_size, precision="bf16"), 250)
+    same = sum(a[0].tokens == b[0].tokens for a, b in zip(exact, fast, strict=True))
+    assert same >= 0.8 * len(lines), f"only {same}/{len(lines)} outputs unchanged by bf16"
+    for hypotheses in fast:
+        attn = hypotheses[0].attn
+        assert attn.dtype == torch.float32
+        torch.testing.assert_close(attn.sum(-1), torch.ones(attn.size(0)), atol=2e-2, rtol=0)
+
+
 def test_stdin_to_stdout_with_all_extra_outputs(trained_run, test_sources, tmp_path):
     result = run_translate(
         f"checkpoint={trained_run}",
