@@ -369,6 +369,10 @@ ROWS = [
     ("beam 5 sentences/s, whole command", "beam5_command_sents_per_s", "{:,.1f}"),
     ("greedy mean output length, pieces", "greedy_mean_len", "{:.2f}"),
     ("beam 5 mean output length, pieces", "beam5_mean_len", "{:.2f}"),
+    ("bf16 greedy sentences/s, decoding only", "greedy_bf16_sents_per_s", "{:,.0f}"),
+    ("bf16 beam 5 sentences/s, decoding only", "beam5_bf16_sents_per_s", "{:,.1f}"),
+    ("bf16 greedy mean output length", "greedy_bf16_mean_len", "{:.2f}"),
+    ("bf16 beam 5 mean output length", "beam5_bf16_mean_len", "{:.2f}"),
     ("peak RSS greedy command, MiB", "greedy_command_peak_rss_mib", "{:,.0f}"),
     ("peak RSS beam 5 command, MiB", "beam5_command_peak_rss_mib", "{:,.0f}"),
 ]

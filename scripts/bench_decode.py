@@ -10,6 +10,7 @@ start to exit, imports and model loading included), as in ../shared/docs/BENCHMA
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -86,16 +87,20 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def decode_in_process(cfg: Config, checkpoint: str, lines: list[str], device: str) -> dict:
+def decode_in_process(
+    cfg: Config, checkpoint: str, lines: list[str], device: str, precisions: list[str]
+) -> dict:
     """Sentences/s and mean output length (pieces, EOS excluded) of greedy and beam 5.
 
     Only ``search_lines`` is timed, after the model is loaded and one small batch has warmed up
-    the kernels: this is the "decoding only" column of BENCHMARKS.md.
+    the kernels: this is the "decoding only" column of BENCHMARKS.md. Keys are ``greedy_*`` and
+    ``beam5_*`` for float32, ``greedy_bf16_*`` and ``beam5_bf16_*`` for decode.precision=bf16.
     """
     loaded = load_model(checkpoint, device)
     results: dict[str, float] = {}
-    for name, beam in SEARCHES.items():
-        decode = replace(cfg.decode, beam_size=beam, n_best=1)
+    for (search, beam), precision in itertools.product(SEARCHES.items(), precisions):
+        name = search if precision == "fp32" else f"{search}_{precision}"
+        decode = replace(cfg.decode, beam_size=beam, n_best=1, precision=precision)
         search_lines(loaded, lines[:8], decode, cfg.data.max_tokens)
         _sync(device)
         started = time.perf_counter()
@@ -152,5 +157,6 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
         "decode_batch_size": cfg.decode.batch_size,
         "decode_alpha": cfg.decode.alpha,
     }
-    results |= decode_in_process(cfg, checkpoint, lines, args.device)
+    precisions = ["fp32", "bf16"] if args.precision == "bf16" else ["fp32"]
+    results |= decode_in_process(cfg, checkpoint, lines, args.device, precisions)
     return results | decode_commands(cfg, checkpoint, lines, args.threads)
