@@ -41,16 +41,34 @@ class Measured:
 def run_measured(command: list[str], threads: int) -> Measured:
     """Run ``command`` with ``threads`` BLAS/OpenMP threads; time it and read its peak RSS.
 
-    ``os.wait4`` gives the rusage of this one child, so the figure is the peak of that process
-    alone, not the maximum over every child the benchmark started (``RUSAGE_CHILDREN``).
+    The peak is the child's own ``VmHWM`` (high-water mark of its resident set since its
+    ``exec``), polled every 20 ms until it exits. ``ru_maxrss`` would be wrong here: Linux
+    folds in the pages the forked child shared with this (large) benchmark process before exec.
     """
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak_kib = 0
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        peak_kib = max(peak_kib, _vm_hwm_kib(process.pid))
+        time.sleep(0.02)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(seconds, usage.ru_maxrss / 1024, process.returncode)
+    return Measured(seconds, (peak_kib or usage.ru_maxrss) / 1024, process.returncode)
+
+
+def _vm_hwm_kib(pid: int) -> int:
+    """``VmHWM`` of a running process in KiB; 0 where /proc does not tell (or it just exited)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def train_decode_model(overrides: list[str], minutes: float, threads: int) -> str:
