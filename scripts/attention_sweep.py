@@ -168,7 +168,7 @@ def main() -> None:
     runs = run_sweeps(args.data, budget, root, args.overrides)
     rows = [evaluate_run(run) for run in runs]
     header = f"# Attention variants on {args.data}" + (
-        f", {budget} of training each" if budget else ", 1,000 updates each"
+        f", {budget} of training each" if budget else ", 2,000 updates each"
     )
     write_outputs(rows, Path(args.out), args.data, header)
     print(f"sweep and evaluation took {time.monotonic() - started:.0f} s")
