@@ -20,7 +20,7 @@ CHUNK_ELEMENTS = 1 << 23  # logits per chunk: 32 MB in float32
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, features, weight, bias, targets, label_smoothing, grad_mode):  # noqa: ANN001, ANN205
+    def forward(ctx, features, weight, bias, targets, label_smoothing, grad_mode):
         real = (targets != PAD_ID).nonzero().squeeze(1)
         hidden, gold = features.index_select(0, real), targets.index_select(0, real)
         vocab = weight.size(0)
@@ -65,7 +65,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return loss
 
     @staticmethod
-    def backward(ctx, grad_loss):  # noqa: ANN001, ANN205
+    def backward(ctx, grad_loss):
         real, grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
         grad_features = grad_hidden.new_zeros(ctx.features_shape)
         grad_features.index_copy_(0, real, grad_hidden * grad_loss)
