@@ -8,6 +8,7 @@ the user's input end the process with one clear line and a non-zero status, not 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+import nmt
 from nmt.config import Config, register_configs
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -61,12 +63,18 @@ def _prepare(cfg: Config) -> None:
 
 def _train(cfg: Config) -> None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from nmt.train import train
 
+    # train.max_time counts from process start (start-up and data loading included), except
+    # for the later jobs of a multirun, which share the process: each counts from its own start
+    hydra = HydraConfig.get()
+    first_job = hydra.mode != RunMode.MULTIRUN or hydra.job.num == 0
+    started_at = nmt.STARTED_AT if first_job else time.monotonic()
     with logging_redirect_tqdm():
-        train(cfg, Path(HydraConfig.get().runtime.output_dir))
+        train(cfg, Path(hydra.runtime.output_dir), started_at)
 
 
 def _translate(cfg: Config) -> None:

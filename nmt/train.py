@@ -19,7 +19,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-import nmt
 from nmt.batching import Batch, EncodedSplit, collate, epoch_batches
 from nmt.checkpoint import (
     CHECKPOINT_DIR,
@@ -70,8 +69,13 @@ class TrainResult:
     stop_reason: str
 
 
-def train(cfg: Config, run_dir: Path) -> TrainResult:
-    """Train the configured model, writing checkpoints and TensorBoard logs under ``run_dir``."""
+def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainResult:
+    """Train the configured model, writing checkpoints and TensorBoard logs under ``run_dir``.
+
+    ``started_at`` (a ``time.monotonic()`` reading, default: now) is where ``train.max_time``
+    starts counting; the command line passes the process start.
+    """
+    started_at = time.monotonic() if started_at is None else started_at
     dist = setup_distributed(cfg.train.device)
     device = pick_device(cfg.train.device, dist)
     if cfg.train.threads:
@@ -111,7 +115,7 @@ def train(cfg: Config, run_dir: Path) -> TrainResult:
     run.ddp_model = dist.wrap(model)
     try:
         with StopRequested() as stop:
-            reason = _loop(run, stop)
+            reason = _loop(run, stop, started_at)
     finally:
         run.log.close()
         dist.close()
@@ -139,11 +143,11 @@ def _restore(run: Run, resumed: dict) -> None:
     log.info(f"resumed from {resumed['path']} at step {run.progress.step}")
 
 
-def _loop(run: Run, stop: StopRequested) -> str:
+def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
     """Update until a stop condition holds; returns the reason."""
     tc, progress, dist = run.cfg.train, run.progress, run.dist
     budget_s = parse_duration(tc.max_time) if tc.max_time else None
-    spent = budget_spent(budget_s, nmt.STARTED_AT, dist)
+    spent = budget_spent(budget_s, started_at, dist)
     batches = _epoch_batches(run)
     bar = tqdm(
         total=None if tc.max_time else tc.max_steps,  # a time budget makes a step ETA moot
@@ -173,7 +177,7 @@ def _loop(run: Run, stop: StopRequested) -> str:
                 _log_window(run, window, lr, grad_norm, bar)
         else:
             log.warning(f"skipped a batch at step {progress.step + 1}: non-finite loss or gradient")
-        spent = budget_spent(budget_s, nmt.STARTED_AT, dist)
+        spent = budget_spent(budget_s, started_at, dist)
         reason = stop_reason(tc, progress, spent, stop, dist)
         if finite and (progress.step % tc.val_every == 0 or reason is not None):
             reason = _validate_and_save(run) or reason

@@ -333,3 +333,44 @@ def test_torchrun_launches_the_documented_command(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert load_checkpoint(tmp_path / "run", prefer="last")["progress"]["step"] == 4
+
+
+def test_a_spent_time_budget_stops_after_one_update(tmp_path):
+    cfg = tiny_config(tmp_path, max_steps=1000, max_time="2s")
+    result = train(cfg, tmp_path / "run", started_at=time.monotonic() - 10.0)
+    assert result.progress.step == 1
+    assert result.stop_reason == "train.max_time=2s spent"
+    assert load_checkpoint(tmp_path / "run", prefer="last")["progress"]["step"] == 1
+
+
+def test_every_multirun_job_gets_the_whole_time_budget(tmp_path):
+    """Hydra runs the jobs of `nmt-train -m` in one process. The first job's budget counts from
+    process start (start-up and data loading included), a later job's from its own start: here
+    the process "started" 1,000 s ago, so the first job has no time left, the second all 60 s."""
+    code = (
+        "import sys, time; import nmt; nmt.STARTED_AT = time.monotonic() - 1000; "
+        "from nmt.cli import train; sys.argv[0] = 'nmt-train'; train()"
+    )
+    args = [
+        "-m",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        "train.seed=1,2",
+        "train.max_time=60s",
+        "train.max_steps=4",
+        "train.val_every=4",
+        "train.progress=false",
+        "train.threads=1",
+        "data.generated_sizes=[300,30,30]",
+        "data.vocab_size=200",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "model.emb_dim=16",
+        "model.enc_hidden=16",
+        "model.dec_hidden=32",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = sorted((tmp_path / "sweep").glob("*/checkpoints/last.pt"))
+    assert len(runs) == 2
+    assert [load_checkpoint(run, prefer="last")["progress"]["step"] for run in runs] == [1, 4]
