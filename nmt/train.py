@@ -29,13 +29,14 @@ from nmt.checkpoint import (
     training_payload,
     vocabularies_from,
 )
-from nmt.config import PAD_ID, Config, DataConfig, ModelConfig, parse_duration
+from nmt.config import Config, DataConfig, ModelConfig, parse_duration
 from nmt.device import Distributed, all_agree, autocast, pick_device, setup_distributed
 from nmt.model import Seq2Seq, build_model, count_parameters
 from nmt.optim import LearningRate, build_optimizer
 from nmt.prepare import PreparedCorpus, prepare
 from nmt.progress import Progress, StopRequested, budget_spent, stop_reason
 from nmt.run_log import RunLog
+from nmt.scheduled_sampling import sampled_inputs
 from nmt.validate import ValidationResult, validate
 
 log = logging.getLogger("nmt")
@@ -239,7 +240,7 @@ def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
     for index, batch in enumerate(group):
         tgt_in = batch.tgt_in
         if tc.sampling_prob:
-            tgt_in = _sampled_inputs(run.model, batch, tc.sampling_prob)
+            tgt_in = sampled_inputs(run.model, batch, tc.sampling_prob)
         last = index == len(group) - 1
         sync = nullcontext() if last or run.ddp_model is run.model else run.ddp_model.no_sync()
         with sync:
@@ -258,19 +259,6 @@ def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
         run.scaler.step(run.optimizer)
     run.scaler.update()
     return total, tokens, grad_norm
-
-
-@torch.no_grad()
-def _sampled_inputs(model: Seq2Seq, batch: Batch, prob: float) -> torch.Tensor:
-    """Scheduled sampling in its parallel form (Duckworth et al., 2019): each gold input token
-    but BOS is replaced, with probability ``prob``, by the model's own greedy prediction for that
-    position from one extra teacher-forced pass, so no step-by-step decoding is needed."""
-    predicted = model(batch.src, batch.src_lens, batch.tgt_in).logits.argmax(-1)  # (B,T)
-    swap = torch.rand(batch.tgt_in.shape, device=batch.tgt_in.device) < prob
-    swap[:, 0] = False
-    swap &= batch.tgt_in != PAD_ID
-    shifted = torch.cat([batch.tgt_in[:, :1], predicted[:, :-1]], dim=1)
-    return torch.where(swap, shifted, batch.tgt_in)
 
 
 def _validate_and_save(run: Run) -> str | None:

@@ -18,7 +18,22 @@ import nmt.model.decoder as decoder_module
 import nmt.train as train_module
 from nmt.checkpoint import load_checkpoint, save_checkpoint
 from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig, TrainConfig
+from nmt.scheduled_sampling import sampled_inputs
 from nmt.train import train
+
+
+def tiny_overrides(tmp_path: Path) -> list[str]:
+    """``tiny_config``'s corpus and model as command-line overrides (no progress bar, 1 thread)."""
+    return [
+        "train.progress=false",
+        "train.threads=1",
+        "data.generated_sizes=[300,30,30]",
+        "data.vocab_size=200",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "model.emb_dim=16",
+        "model.enc_hidden=16",
+        "model.dec_hidden=32",
+    ]
 
 
 def tiny_config(tmp_path: Path, **train_options) -> Config:
@@ -281,8 +296,8 @@ def test_scheduled_sampling_replaces_inputs_but_never_bos_or_padding(tmp_path):
     corpus = prepare(cfg.data, ["valid"], log=lambda _: None)
     batch = collate(corpus.encoded["train"], list(range(8)))
     model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).eval()
-    assert torch.equal(train_module._sampled_inputs(model, batch, 0.0), batch.tgt_in)
-    everything = train_module._sampled_inputs(model, batch, 1.0)
+    assert torch.equal(sampled_inputs(model, batch, 0.0), batch.tgt_in)
+    everything = sampled_inputs(model, batch, 1.0)
     predicted = model(batch.src, batch.src_lens, batch.tgt_in).logits.argmax(-1)
     real = batch.tgt_in != PAD_ID
     assert (everything[:, 0] == BOS_ID).all() and (everything[~real] == PAD_ID).all()
@@ -314,14 +329,7 @@ def test_torchrun_launches_the_documented_command(tmp_path):
         "train.device=cpu",
         "train.max_steps=4",
         "train.val_every=4",
-        "train.progress=false",
-        "train.threads=1",
-        "data.generated_sizes=[300,30,30]",
-        "data.vocab_size=200",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "model.emb_dim=16",
-        "model.enc_hidden=16",
-        "model.dec_hidden=32",
+        *tiny_overrides(tmp_path),
     ]
     result = subprocess.run(
         [sys.executable, *args],
@@ -358,14 +366,7 @@ def test_every_multirun_job_gets_the_whole_time_budget(tmp_path):
         "train.max_time=60s",
         "train.max_steps=4",
         "train.val_every=4",
-        "train.progress=false",
-        "train.threads=1",
-        "data.generated_sizes=[300,30,30]",
-        "data.vocab_size=200",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        "model.emb_dim=16",
-        "model.enc_hidden=16",
-        "model.dec_hidden=32",
+        *tiny_overrides(tmp_path),
     ]
     result = subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, timeout=300
