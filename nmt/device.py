@@ -65,23 +65,23 @@ def setup_distributed(device: str) -> Distributed:
 
 def all_agree(dist: Distributed, flag: bool) -> bool:
     """True when ``flag`` is true on every rank (so all ranks stop, or skip, together)."""
-    if not dist.active:
-        return bool(flag)
-    value = torch.tensor([1.0 if flag else 0.0])
-    if torch_dist.get_backend() == "nccl":
-        value = value.cuda()
-    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.MIN)
-    return bool(value.item() > 0.5)
+    return _all_reduce(dist, 1.0 if flag else 0.0, "min") > 0.5
 
 
 def all_max(dist: Distributed, value: float) -> float:
     """The largest ``value`` over all ranks (so clock readings agree everywhere)."""
+    return _all_reduce(dist, value, "max")
+
+
+def _all_reduce(dist: Distributed, value: float, op: str) -> float:
+    """``value`` reduced over all ranks by ``min`` or ``max``; itself in a single process."""
     if not dist.active:
         return value
     tensor = torch.tensor([value], dtype=torch.float64)
     if torch_dist.get_backend() == "nccl":
         tensor = tensor.cuda()
-    torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
+    reduce_op = torch_dist.ReduceOp.MIN if op == "min" else torch_dist.ReduceOp.MAX
+    torch_dist.all_reduce(tensor, op=reduce_op)
     return float(tensor.item())
 
 
