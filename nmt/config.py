@@ -195,6 +195,7 @@ class DecodeConfig:
     no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size in an output; 0 = off
     precision: str = "fp32"  # fp32 | bf16: bfloat16 matmuls (autocast) while searching
     batch_size: int = 64  # sentences per decoding batch
+    device: str = "auto"  # auto | cpu | cuda: where nmt-translate and nmt-evaluate search
 
     def __post_init__(self) -> None:
         for option in ("beam_size", "max_len_ratio", "n_best", "batch_size"):
@@ -202,6 +203,7 @@ class DecodeConfig:
         if self.no_repeat_ngram < 0:
             raise ValueError(f"decode.no_repeat_ngram={self.no_repeat_ngram} must be >= 0")
         check_choice("decode.precision", self.precision, ("fp32", "bf16"))
+        check_choice("decode.device", self.device, ("auto", "cpu", "cuda"))
         if self.n_best > self.beam_size:
             raise ValueError(
                 f"decode.n_best={self.n_best} exceeds decode.beam_size={self.beam_size}"

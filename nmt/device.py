@@ -85,10 +85,10 @@ def _all_reduce(dist: Distributed, value: float, op: str) -> float:
     return float(tensor.item())
 
 
-def pick_device(name: str, dist: Distributed) -> torch.device:
-    """``train.device``: auto (CUDA when present), cpu, or cuda (this rank's GPU)."""
+def pick_device(name: str, dist: Distributed, option: str = "train.device") -> torch.device:
+    """``train.device`` or ``decode.device``: auto (CUDA when present), cpu, or this rank's GPU."""
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device=cuda but no CUDA device is available")
+        raise ValueError(f"{option}=cuda but no CUDA device is available")
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     return torch.device("cuda", dist.local_rank)

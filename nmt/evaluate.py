@@ -120,7 +120,7 @@ def evaluate(cfg: Config, data: DataConfig | None = None) -> list[TestSetReport]
     ``data`` is where the test sets come from: the command line's data config when the user
     gave one, else the checkpoint's own (so a model is evaluated on its corpus by default).
     """
-    loaded = load_model(cfg.checkpoint)
+    loaded = load_model(cfg.checkpoint, cfg.decode.device)
     data = data or loaded.data
     if (data.src, data.tgt) != (loaded.data.src, loaded.data.tgt):
         raise DataError(

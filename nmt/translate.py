@@ -23,7 +23,7 @@ from nmt.beam import beam_search
 from nmt.checkpoint import CheckpointError, load_checkpoint, vocabularies_from
 from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig
 from nmt.corpus import DataError, read_lines
-from nmt.device import autocast
+from nmt.device import Distributed, autocast, pick_device
 from nmt.model import Seq2Seq, build_model
 from nmt.search import Hypothesis, greedy
 from nmt.tokenizer import Vocabularies
@@ -42,7 +42,10 @@ class LoadedModel:
 
 
 def load_model(location: str | None, device: str = "cpu") -> LoadedModel:
-    """Rebuild the model of a checkpoint (file or run directory) in eval mode."""
+    """Rebuild the model of a checkpoint (file or run directory) in eval mode.
+
+    ``device`` is ``decode.device``: auto (CUDA when present), cpu or cuda.
+    """
     if location is None:
         raise CheckpointError("no checkpoint given: add checkpoint=<run directory or .pt file>")
     payload = load_checkpoint(location)
@@ -57,7 +60,8 @@ def load_model(location: str | None, device: str = "cpu") -> LoadedModel:
             f"{payload['path']}: model, configuration and vocabulary do not "
             f"match ({str(error).splitlines()[0]})"
         ) from None
-    return LoadedModel(model.to(device).eval(), vocabs, data_cfg, payload["path"])
+    model = model.to(pick_device(device, Distributed(), "decode.device")).eval()
+    return LoadedModel(model, vocabs, data_cfg, payload["path"])
 
 
 def encode_sources(lines: Sequence[str], vocabs: Vocabularies, max_tokens: int) -> EncodedSplit:
@@ -141,7 +145,7 @@ def _read_input(path: str | None) -> Iterator[list[str]]:
 
 def translate(cfg: Config) -> None:
     """The nmt-translate command."""
-    loaded = load_model(cfg.checkpoint)
+    loaded = load_model(cfg.checkpoint, cfg.decode.device)
     offset = 0
     with ExitStack() as stack:
         out = _open(cfg.output or "-", stack)

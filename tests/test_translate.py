@@ -138,6 +138,13 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_decoding_on_a_missing_gpu_names_the_option(trained_run):
+    assert not next(load_model(str(trained_run), "auto").model.parameters()).is_cuda
+    with pytest.raises(ValueError, match="decode.device=cuda but no CUDA device"):
+        load_model(str(trained_run), "cuda")
+
+
 def test_checkpoint_with_a_mismatched_vocabulary_is_rejected(trained_run, tmp_path):
     payload = load_checkpoint(trained_run)
     payload.pop("path")
