@@ -114,7 +114,7 @@ def greedy(
     state = model.decoder.init_state(model.encode(src, src_lens))
     limits = max_output_lengths(src_lens, max_len_ratio).to(src.device)
     active = torch.arange(src.size(0), device=src.device)  # (A,) rows still decoding
-    y_prev = torch.full_like(src_lens, BOS_ID)
+    y_prev = torch.full_like(src_lens, BOS_ID, device=src.device)
     lengths = limits.clone()  # steps taken per sentence, EOS included
     scores = torch.zeros(src.size(0), device=src.device)
     history: list[tuple[Tensor, ...]] = []
