@@ -44,6 +44,7 @@ def run_figures(run_dir: Path, test_sets: list[str] | None) -> dict:
         "parameters": sum(tensors.values()),
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,  # decodes there
         "searches": {},
     }
     for name, search in (("greedy", replace(decode, beam_size=1)), ("beam5", decode)):
@@ -100,6 +101,7 @@ def main() -> None:
         print(
             f"{f['run']}: {f['direction']}, {f['updates']:,} updates, {f['epochs']} full epochs, "
             f"{f['parameters']:,} parameters, {f['cpu']}, {f['threads']} threads"
+            + (f", decoded on {f['gpu']}" if f["gpu"] else "")
         )
     print(markdown(all_figures))
     if args.out:
