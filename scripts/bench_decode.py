@@ -132,8 +132,10 @@ def decode_in_process(
     return results
 
 
-def decode_commands(cfg: Config, checkpoint: str, lines: list[str], threads: int) -> dict:
-    """Wall time and peak RSS of whole ``nmt-translate`` processes (they decode on the CPU)."""
+def decode_commands(
+    cfg: Config, checkpoint: str, lines: list[str], threads: int, device: str
+) -> dict:
+    """Wall time and peak RSS of whole ``nmt-translate`` processes, decoding on ``device``."""
     source = Path("bench") / f"decode_input.{cfg.data.src}"
     source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     results: dict[str, float] = {}
@@ -148,6 +150,7 @@ def decode_commands(cfg: Config, checkpoint: str, lines: list[str], threads: int
             f"decode.beam_size={beam}",
             f"decode.alpha={cfg.decode.alpha}",
             f"decode.batch_size={cfg.decode.batch_size}",
+            f"decode.device={device}",
             f"data.max_tokens={cfg.data.max_tokens}",
         ]
         result = run_measured(command, threads)
@@ -177,4 +180,4 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
     }
     precisions = ["fp32", "bf16"] if args.precision == "bf16" else ["fp32"]
     results |= decode_in_process(cfg, checkpoint, lines, args.device, precisions)
-    return results | decode_commands(cfg, checkpoint, lines, args.threads)
+    return results | decode_commands(cfg, checkpoint, lines, args.threads, args.device)
