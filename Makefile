@@ -1,29 +1,60 @@
-# nmt: the commands a user needs. `make install` then `make demo` / `make test`.
+# nmt: the commands a user needs. On a fresh clone: `make demo`, then `make test`.
+#
+# Where packages go: an active virtualenv ($VIRTUAL_ENV) or conda env ($CONDA_PREFIX) is used as
+# it is; otherwise a project-local .venv is created once with $(PYTHON). Installing runs again
+# only when pyproject.toml changes (a stamp file inside the environment).
+#
+# PyTorch is installed first when the environment has none, as $(TORCH). A machine without an
+# NVIDIA GPU can skip the CUDA libraries by taking PyTorch's CPU-only wheels:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
 PYTHON ?= python3
-TORCH_CPU ?= torch==2.13.0
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+
+ifdef VIRTUAL_ENV
+ENV_DIR := $(VIRTUAL_ENV)
+else ifdef CONDA_PREFIX
+ENV_DIR := $(CONDA_PREFIX)
+else
+ENV_DIR := .venv
+endif
+PY := $(ENV_DIR)/bin/python
+STAMP := $(ENV_DIR)/.nmt-installed
+LOGDIR ?= outputs
 
 .PHONY: install test lint demo tensorboard bench clean
 
-install:
-	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_CPU)"
-	$(PYTHON) -m pip install -e ".[dev]"
+install: $(STAMP)
 
-test:
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PYTHON) -m pytest -q
+$(ENV_DIR)/bin/python:
+	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || { \
+	  echo "error: $(PYTHON) cannot create a virtual environment (no venv/ensurepip module)."; \
+	  echo "On Debian/Ubuntu: sudo apt-get install python3-venv   (then run make again)"; \
+	  exit 1; }
+	$(PYTHON) -m venv $(ENV_DIR)
 
-lint:
-	$(PYTHON) -m ruff check nmt tests scripts
+$(STAMP): pyproject.toml | $(ENV_DIR)/bin/python
+	@$(PY) -c "import torch" 2>/dev/null || \
+	  $(PY) -m pip install "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install -e ".[dev]"
+	@touch $@
 
-demo:
-	$(PYTHON) scripts/demo.py
+test: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) -m pytest -q
 
-tensorboard:
-	$(PYTHON) -m tensorboard.main --logdir outputs
+lint: $(STAMP)
+	$(PY) -m ruff check nmt tests scripts
 
-# Speed figures next to the peers' (../shared/docs/BENCHMARKS.md): about 10 minutes on 2 cores.
+demo: $(STAMP)
+	$(PY) scripts/demo.py $(ARGS)
+
+tensorboard: $(STAMP)
+	$(PY) -m tensorboard.main --logdir $(LOGDIR)
+
+# Speed figures (docs/BENCHMARKS.md): about 10 minutes on 2 cores.
 # Options through ARGS, e.g. make bench ARGS="--precision bf16" (python scripts/bench.py --help).
-bench:
-	$(PYTHON) scripts/bench.py $(ARGS)
+bench: $(STAMP)
+	$(PY) scripts/bench.py $(ARGS)
 
 clean:
 	rm -rf outputs multirun bench .pytest_cache .ruff_cache data/cache

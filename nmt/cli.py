@@ -19,7 +19,17 @@ from omegaconf.errors import OmegaConfBaseException
 import nmt
 from nmt.config import Config, register_configs
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def config_dir(package: Path = PACKAGE_DIR) -> str:
+    """The config tree: the copy a wheel ships as nmt/configs, else the checkout's configs/
+    (a source tree or an editable install)."""
+    shipped = package / "configs"
+    return str(shipped if (shipped / "config.yaml").is_file() else package.parent / "configs")
+
+
+CONFIG_DIR = config_dir()
 # Scripts that produce no run directory: no outputs/ folder, no log file, stdout left to the task.
 QUIET_RUN = [
     "hydra.output_subdir=null",

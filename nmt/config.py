@@ -119,7 +119,7 @@ class TrainConfig:
     max_time: str | None = None  # wall-clock budget from process start: "90s", "15m", "1h"
     seed: int = 1
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (fp16 on CUDA only)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | auto (bf16 where native, else fp32)
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     resume: str | None = None  # run directory or checkpoint file
     # optimisation
@@ -148,7 +148,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choice("train.device", self.device, ("auto", "cpu", "cuda"))
-        check_choice("train.precision", self.precision, ("fp32", "bf16", "fp16"))
+        check_choice("train.precision", self.precision, ("fp32", "bf16", "fp16", "auto"))
         check_choice("train.optimizer", self.optimizer, ("adam", "adamw"))
         check_choice(
             "train.schedule", self.schedule, ("constant", "inverse_sqrt", "linear", "plateau")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
@@ -94,8 +95,41 @@ def pick_device(name: str, dist: Distributed, option: str = "train.device") -> t
     return torch.device("cuda", dist.local_rank)
 
 
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags (x86 ``flags``, Arm ``Features``); empty without /proc/cpuinfo."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices natively, so bf16 autocast pays off.
+
+    On CPUs without AVX-512 BF16, AMX or Arm BF16, PyTorch emulates bfloat16 matmuls several
+    times slower than float32; on CUDA, Ampere and newer have bf16 tensor cores.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return bool({"avx512_bf16", "amx_bf16", "bf16"} & cpu_flags())
+
+
+def resolve_precision(precision: str, device: torch.device, option: str = "train.precision") -> str:
+    """``auto`` becomes bf16 where ``device`` does bf16 matmuls natively, else fp32."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"{option}=fp16 needs CUDA; use bf16 (or auto) on the CPU")
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "fp32"
+
+
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """Mixed precision by ``train.precision``: bf16 on CPU or CUDA, fp16 on CUDA only."""
+    """Mixed precision by a resolved precision: bf16 on CPU or CUDA, fp16 on CUDA only."""
     if precision == "fp32":
         return nullcontext()
     if precision == "fp16" and device.type != "cuda":

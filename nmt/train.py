@@ -30,7 +30,14 @@ from nmt.checkpoint import (
     vocabularies_from,
 )
 from nmt.config import Config, DataConfig, ModelConfig, parse_duration
-from nmt.device import Distributed, all_agree, autocast, pick_device, setup_distributed
+from nmt.device import (
+    Distributed,
+    all_agree,
+    autocast,
+    pick_device,
+    resolve_precision,
+    setup_distributed,
+)
 from nmt.model import Seq2Seq, build_model, count_parameters
 from nmt.optim import LearningRate, build_optimizer
 from nmt.prepare import PreparedCorpus, prepare
@@ -56,6 +63,7 @@ class Run:
     log: RunLog
     dist: Distributed
     device: torch.device
+    precision: str  # train.precision with ``auto`` resolved for ``device``
     progress: Progress = field(default_factory=Progress)
     last: ValidationResult | None = None
 
@@ -98,7 +106,11 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
         f"model: {count_parameters(model):,} parameters ({cfg.model.rnn} encoder, "
         f"{cfg.model.decoder} decoder, {cfg.model.attention} attention) on {device}"
     )
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.precision == "fp16")
+    precision = resolve_precision(cfg.train.precision, device)
+    if cfg.train.precision == "auto":
+        native = "native" if precision == "bf16" else "no native"
+        log.info(f"train.precision=auto: {precision} ({native} bf16 matmuls on {device})")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     run = Run(
         cfg,
         model,
@@ -110,6 +122,7 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
         RunLog(run_dir, enabled=dist.is_main),
         dist,
         device,
+        precision,
     )
     if resumed is not None:
         _restore(run, resumed)
@@ -244,7 +257,7 @@ def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
         last = index == len(group) - 1
         sync = nullcontext() if last or run.ddp_model is run.model else run.ddp_model.no_sync()
         with sync:
-            with autocast(run.device, tc.precision):
+            with autocast(run.device, run.precision):
                 out = run.ddp_model(
                     batch.src, batch.src_lens, tgt_in, batch.tgt_out, tc.label_smoothing
                 )

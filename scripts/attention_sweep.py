@@ -46,6 +46,7 @@ SETTINGS = {
     # after 3 minutes it had BLEU 1.
     "multi30k": [
         "experiment=m30k_deen_15m",
+        "data.root=../shared/data/multi30k/raw",  # the developers' local copy
         "train.val_every=1000000",
         "train.val_sentences=0",
     ],

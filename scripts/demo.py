@@ -12,10 +12,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+BIN = Path(sys.executable).parent  # the environment's console scripts, whether on PATH or not
+
 
 def run(command: list[str]) -> None:
     print("$ " + " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+    subprocess.run([str(BIN / command[0]), *command[1:]], check=True)
 
 
 def main() -> None:

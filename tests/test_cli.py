@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 from conftest import MULTI30K_RAW, REPO, write_text
@@ -60,3 +62,65 @@ def test_prepare_multi30k_local_copy(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "test_2016_flickr" in result.stdout
     assert "loaded train: 28,998 pairs" in result.stdout  # 29,000 less 2 with a length ratio > 3
+
+
+def test_config_dir_prefers_the_copy_a_wheel_ships(tmp_path):
+    from nmt.cli import config_dir
+
+    package = tmp_path / "site-packages" / "nmt"
+    (package / "configs").mkdir(parents=True)
+    assert config_dir(package) == str(tmp_path / "site-packages" / "configs")  # no copy: checkout
+    (package / "configs" / "config.yaml").write_text("defaults: []\n")
+    assert config_dir(package) == str(package / "configs")
+
+
+def test_pyproject_lists_every_package_and_ships_every_config():
+    tomllib = pytest.importorskip("tomllib")
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "nmt").rglob("__init__.py")
+    }
+    assert set(setuptools["packages"]) == on_disk | {"nmt.configs"}
+    assert setuptools["package-dir"] == {"nmt.configs": "configs"}
+    assert sorted(setuptools["package-data"]["nmt.configs"]) == ["*.yaml", "*/*.yaml"]
+    depths = {
+        len(p.relative_to(REPO / "configs").parts) for p in (REPO / "configs").rglob("*.yaml")
+    }
+    assert depths == {1, 2}  # what those globs ship: config.yaml and one level of groups
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_config_tree(tmp_path):
+    """`pip install .` (not -e) must find the configs: they ship as nmt/configs/."""
+    pytest.importorskip("setuptools")
+    source = tmp_path / "source"  # a copy, so the build leaves no build/ in the checkout
+    for name in ("nmt", "configs"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("nmt-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        "nmt/configs/" + str(p.relative_to(REPO / "configs"))
+        for p in (REPO / "configs").rglob("*.yaml")
+    }
+    assert "nmt/configs/config.yaml" in expected and expected <= names

@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import REPO
 
+import nmt.device as device_module
 import nmt.model.decoder as decoder_module
 import nmt.train as train_module
 from nmt.checkpoint import load_checkpoint, save_checkpoint
@@ -314,6 +315,24 @@ def test_bf16_autocast_trains_on_the_cpu(tmp_path):
     )
     assert result.progress.step == 3
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+@pytest.mark.parametrize(("flags", "chosen"), [(set(), "fp32"), ({"amx_bf16"}, "bf16")])
+def test_auto_precision_is_resolved_for_the_cpu_and_logged(
+    tmp_path, monkeypatch, caplog, flags, chosen
+):
+    monkeypatch.setattr(device_module, "cpu_flags", lambda: flags)
+    used = []
+    real_autocast = train_module.autocast
+    monkeypatch.setattr(
+        train_module, "autocast", lambda dev, prec: used.append(prec) or real_autocast(dev, prec)
+    )
+    with caplog.at_level("INFO", logger="nmt"):
+        train(tiny_config(tmp_path, max_steps=2, val_every=2, precision="auto"), tmp_path / "run")
+    assert used and set(used) == {chosen}
+    assert f"train.precision=auto: {chosen}" in caplog.text
+    # the checkpoint keeps "auto", so a resume on another machine chooses again
+    assert load_checkpoint(tmp_path / "run")["config"]["train"]["precision"] == "auto"
 
 
 def test_torchrun_launches_the_documented_command(tmp_path):
