@@ -42,7 +42,7 @@ from omegaconf import OmegaConf
 from nmt.batching import Batch, collate, epoch_batches
 from nmt.cli import CONFIG_DIR
 from nmt.config import Config, ModelConfig, register_configs
-from nmt.device import Distributed
+from nmt.device import Distributed, resolve_precision
 from nmt.model import build_model, count_parameters
 from nmt.optim import LearningRate, build_optimizer
 from nmt.prepare import PreparedCorpus, prepare
@@ -235,6 +235,7 @@ def _build_run(cfg: Config, corpus: PreparedCorpus) -> Run:
         RunLog(Path("bench"), enabled=False),
         Distributed(),
         device,
+        resolve_precision(cfg.train.precision, device),
     )
 
 

@@ -1,11 +1,13 @@
-"""`make demo`: train the default config on the built-in corpus, evaluate it, point at TensorBoard.
+"""`make demo`: train the demo preset on the built-in corpus, evaluate it, point at TensorBoard.
 
-Extra arguments are Hydra overrides passed to nmt-train, e.g. `python scripts/demo.py
-train.max_steps=500`. Everything lands in one run directory under outputs/demo/.
+Extra arguments are Hydra overrides passed to nmt-train, e.g. `make demo ARGS=train.max_steps=500`.
+Everything lands in one run directory under outputs/demo/. The console scripts are run from this
+interpreter's environment (.venv/bin when the Makefile made one), so nothing needs to be on PATH.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -20,16 +22,33 @@ def run(command: list[str]) -> None:
     subprocess.run([str(BIN / command[0]), *command[1:]], check=True)
 
 
+def summary(run_dir: Path) -> str:
+    """One line per test set from the report nmt-evaluate wrote."""
+    report = json.loads((run_dir / "evaluation.json").read_text())
+    lines = []
+    for test_set in report["test_sets"]:
+        scores = {score["name"]: score["value"] for score in test_set["scores"]}
+        aer = test_set["alignment"]
+        aer_text = f", AER {100 * aer['aer']:.2f} %" if aer else ""
+        lines.append(
+            f"{test_set['name']} ({test_set['sentences']} sentences, beam "
+            f"{report['decode']['beam_size']}): BLEU {scores['BLEU']:.2f}, "
+            f"chrF {scores['chrF']:.2f}, TER {scores['TER']:.2f}{aer_text}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     run_dir = Path("outputs") / "demo" / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     started = time.monotonic()
-    run(["nmt-train", f"hydra.run.dir={run_dir}", *sys.argv[1:]])
+    run(["nmt-train", "experiment=demo", f"hydra.run.dir={run_dir}", *sys.argv[1:]])
     trained = time.monotonic()
     run(["nmt-evaluate", f"checkpoint={run_dir}"])
     evaluated = time.monotonic() - trained
-    print(f"\ntrained in {trained - started:.0f} s, evaluated in {evaluated:.0f} s")
+    print(f"\n{summary(run_dir)}")
+    print(f"trained in {trained - started:.0f} s, evaluated in {evaluated:.0f} s")
     print(f"run directory: {run_dir}  (checkpoints/, tensorboard/, attention/, evaluation.json)")
-    print(f"see the attention learn: tensorboard --logdir {run_dir / 'tensorboard'}")
+    print(f"watch the attention learn: make tensorboard LOGDIR={run_dir / 'tensorboard'}")
 
 
 if __name__ == "__main__":

@@ -175,6 +175,7 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
             RunLog(tmp_path, enabled=False),
             Distributed(),
             torch.device("cpu"),
+            "fp32",
         )
         train_module.train_step(run, group)
         models.append(model)
