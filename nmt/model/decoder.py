@@ -171,8 +171,8 @@ class RNNDecoder(nn.Module):
         state = self.init_state(enc)
         embedded = self.dropout(self.embed(tgt_in))  # (B,T,E), all steps at once
         features, attns, contexts, heads = [], [], [], []
-        for t in range(tgt_in.size(1)):
-            feature, state, att = self._advance(embedded[:, t], state)
+        for emb in embedded.unbind(1):  # views whose gradients are stacked once, not summed
+            feature, state, att = self._advance(emb, state)
             features.append(feature)
             attns.append(att.attn)
             contexts.append(att.context)
