@@ -64,6 +64,14 @@ def setup_distributed(device: str) -> Distributed:
     return Distributed(torch_dist.get_rank(), world, local_rank)
 
 
+def training_device(device: str, precision: str) -> tuple[Distributed, torch.device, str]:
+    """``train.device`` and ``train.precision`` resolved for this process: its DDP rank (joining
+    torchrun's process group, if any), its device, and a precision without ``auto``."""
+    dist = setup_distributed(device)
+    chosen = pick_device(device, dist)
+    return dist, chosen, resolve_precision(precision, chosen)
+
+
 def all_agree(dist: Distributed, flag: bool) -> bool:
     """True when ``flag`` is true on every rank (so all ranks stop, or skip, together)."""
     return _all_reduce(dist, 1.0 if flag else 0.0, "min") > 0.5

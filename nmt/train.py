@@ -30,14 +30,7 @@ from nmt.checkpoint import (
     vocabularies_from,
 )
 from nmt.config import Config, DataConfig, ModelConfig, parse_duration
-from nmt.device import (
-    Distributed,
-    all_agree,
-    autocast,
-    pick_device,
-    resolve_precision,
-    setup_distributed,
-)
+from nmt.device import Distributed, all_agree, autocast, training_device
 from nmt.model import Seq2Seq, build_model, count_parameters
 from nmt.optim import LearningRate, build_optimizer
 from nmt.prepare import PreparedCorpus, prepare
@@ -85,8 +78,7 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     starts counting; the command line passes the process start.
     """
     started_at = time.monotonic() if started_at is None else started_at
-    dist = setup_distributed(cfg.train.device)
-    device = pick_device(cfg.train.device, dist)
+    dist, device, precision = training_device(cfg.train.device, cfg.train.precision)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     resumed = load_checkpoint(cfg.train.resume, prefer="last") if cfg.train.resume else None
@@ -104,20 +96,16 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).to(device)
     log.info(
         f"model: {count_parameters(model):,} parameters ({cfg.model.rnn} encoder, "
-        f"{cfg.model.decoder} decoder, {cfg.model.attention} attention) on {device}"
+        f"{cfg.model.decoder} decoder, {cfg.model.attention} attention) on {device}, {precision}"
+        + (" (train.precision=auto)" if cfg.train.precision == "auto" else "")
     )
-    precision = resolve_precision(cfg.train.precision, device)
-    if cfg.train.precision == "auto":
-        native = "native" if precision == "bf16" else "no native"
-        log.info(f"train.precision=auto: {precision} ({native} bf16 matmuls on {device})")
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     run = Run(
         cfg,
         model,
         model,
         build_optimizer(model, cfg.train),
         LearningRate(cfg.train),
-        scaler,
+        torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
         corpus,
         RunLog(run_dir, enabled=dist.is_main),
         dist,

@@ -331,7 +331,7 @@ def test_auto_precision_is_resolved_for_the_cpu_and_logged(
     with caplog.at_level("INFO", logger="nmt"):
         train(tiny_config(tmp_path, max_steps=2, val_every=2, precision="auto"), tmp_path / "run")
     assert used and set(used) == {chosen}
-    assert f"train.precision=auto: {chosen}" in caplog.text
+    assert f"on cpu, {chosen} (train.precision=auto)" in caplog.text
     # the checkpoint keeps "auto", so a resume on another machine chooses again
     assert load_checkpoint(tmp_path / "run")["config"]["train"]["precision"] == "auto"
 
