@@ -1,41 +1,21 @@
-"""nmt-evaluate: translate test sets, score them with sacreBLEU, and score attention as alignments.
+"""nmt-evaluate: score a checkpoint on test sets, print the table, write the JSON report.
 
-Scores are computed on detokenized output against the untouched references. AER uses the
-attention of the model force-decoding the *reference* (teacher forcing), because gold links
-relate source words to reference words, not to whatever the model happened to generate.
+The command's part is choosing the test sets and gold alignments from its options and
+presenting the figures; translating and scoring are ``nmt.scoring``'s.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from nmt.align import parse_pharaoh, read_pharaoh, word_alignment
-from nmt.batching import EncodedSplit, collate, epoch_batches
+from nmt.align import read_pharaoh
 from nmt.checkpoint import CHECKPOINT_DIR
 from nmt.config import Config, DataConfig
 from nmt.corpus import DataError, ParallelSplit, load_split, read_lines
-from nmt.metrics import (
-    AlignmentScores,
-    Score,
-    alignment_error_rate,
-    corpus_scores,
-    moses_lowercase_bleu,
-)
-from nmt.translate import LoadedModel, load_model, search_lines
-
-
-@dataclass
-class TestSetReport:
-    name: str
-    sentences: int
-    scores: list[Score]
-    seconds: float
-    alignment: AlignmentScores | None = None
+from nmt.decoding import Translator, load_translator
+from nmt.scoring import GoldAlignments, TestSetReport, score_split, split_gold
 
 
 def test_sets(cfg: Config, data: DataConfig) -> list[ParallelSplit]:
@@ -53,65 +33,24 @@ def test_sets(cfg: Config, data: DataConfig) -> list[ParallelSplit]:
     return [load_split(data, name) for name in data.test_sets]
 
 
-@torch.no_grad()
-def forced_alignments(
-    loaded: LoadedModel, split: ParallelSplit, method: str, threshold: float, max_tokens: int
-) -> list[set[tuple[int, int]]]:
-    """Word links from the attention of teacher-forcing each reference translation."""
-    vocabs, model = loaded.vocabs, loaded.model
-    encoded = EncodedSplit(
-        split.name,
-        [s[:max_tokens] for s in vocabs.src.encode_batch(split.src)],
-        [t[:max_tokens] for t in vocabs.tgt.encode_batch(split.tgt)],
+def gold_alignments(cfg: Config, split: ParallelSplit) -> GoldAlignments | None:
+    """Gold links from ``alignments=<file>``, else the split's own, when there are any."""
+    if not cfg.alignments:
+        return split_gold(split)
+    pairs = read_pharaoh(cfg.alignments, one_based=cfg.alignments_one_based)
+    return GoldAlignments([s for s, _ in pairs], [p for _, p in pairs], cfg.alignments)
+
+
+def evaluate_split(cfg: Config, translator: Translator, split: ParallelSplit) -> TestSetReport:
+    return score_split(
+        translator,
+        split,
+        cfg.decode,
+        cfg.data.max_tokens,
+        gold_alignments(cfg, split),
+        (cfg.align_method, cfg.align_threshold),
+        cfg.tok_bleu,
     )
-    links: list[set[tuple[int, int]]] = [set() for _ in split.src]
-    for indices in epoch_batches(encoded, 8192, 64, seed=None):
-        batch = collate(encoded, indices)
-        attn = model(batch.src, batch.src_lens, batch.tgt_in).attn.float()  # (B,T,S)
-        for b, i in enumerate(indices):
-            s, t = len(encoded.src[i]) + 1, len(encoded.tgt[i]) + 1
-            links[i] = word_alignment(
-                attn[b, :t, :s].numpy(),
-                vocabs.src.pieces(encoded.src[i]),
-                vocabs.tgt.pieces(encoded.tgt[i]),
-                method,
-                threshold,
-            )
-    return links
-
-
-def score_alignments(
-    cfg: Config, loaded: LoadedModel, split: ParallelSplit, max_tokens: int
-) -> AlignmentScores | None:
-    """AER against ``alignments=<file>`` or the split's own gold links, when there are any."""
-    if cfg.alignments:
-        gold = read_pharaoh(cfg.alignments, one_based=cfg.alignments_one_based)
-    elif split.alignments is not None:
-        gold = [
-            parse_pharaoh(line, where=f"{split.origin}:{n}")
-            for n, line in enumerate(split.alignments, start=1)
-        ]
-    else:
-        return None
-    if len(gold) != len(split):
-        raise DataError(
-            f"{cfg.alignments or split.origin}: {len(gold)} alignment lines for "
-            f"{len(split)} sentence pairs"
-        )
-    predicted = forced_alignments(loaded, split, cfg.align_method, cfg.align_threshold, max_tokens)
-    return alignment_error_rate(predicted, [s for s, _ in gold], [p for _, p in gold])
-
-
-def evaluate_split(cfg: Config, loaded: LoadedModel, split: ParallelSplit) -> TestSetReport:
-    started = time.perf_counter()
-    nbest = search_lines(loaded, split.src, replace(cfg.decode, n_best=1), cfg.data.max_tokens)
-    hypotheses = [loaded.vocabs.tgt.decode(h[0].tokens) if h else "" for h in nbest]
-    seconds = time.perf_counter() - started
-    alignment = score_alignments(cfg, loaded, split, cfg.data.max_tokens)
-    scores = corpus_scores(hypotheses, split.tgt)
-    if cfg.tok_bleu:
-        scores.append(moses_lowercase_bleu(hypotheses, split.tgt, loaded.data.tgt))
-    return TestSetReport(split.name, len(split), scores, seconds, alignment)
 
 
 def evaluate(cfg: Config, data: DataConfig | None = None) -> list[TestSetReport]:
@@ -120,21 +59,21 @@ def evaluate(cfg: Config, data: DataConfig | None = None) -> list[TestSetReport]
     ``data`` is where the test sets come from: the command line's data config when the user
     gave one, else the checkpoint's own (so a model is evaluated on its corpus by default).
     """
-    loaded = load_model(cfg.checkpoint, cfg.decode.device)
-    data = data or loaded.data
-    if (data.src, data.tgt) != (loaded.data.src, loaded.data.tgt):
+    translator = load_translator(cfg.checkpoint, cfg.decode.device)
+    data = data or translator.data
+    if (data.src, data.tgt) != (translator.data.src, translator.data.tgt):
         raise DataError(
-            f"the checkpoint translates {loaded.data.src}->{loaded.data.tgt}, but "
+            f"the checkpoint translates {translator.data.src}->{translator.data.tgt}, but "
             f"data.src={data.src} data.tgt={data.tgt}"
         )
-    reports = [evaluate_split(cfg, loaded, split) for split in test_sets(cfg, data)]
+    reports = [evaluate_split(cfg, translator, split) for split in test_sets(cfg, data)]
     print(report_table(reports, cfg))
-    path = Path(cfg.report) if cfg.report else _run_dir_of(loaded.path) / "evaluation.json"
+    path = Path(cfg.report) if cfg.report else _run_dir_of(translator.path) / "evaluation.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps(
             {
-                "checkpoint": loaded.path,
+                "checkpoint": translator.path,
                 "decode": asdict(cfg.decode),
                 "test_sets": [asdict(r) for r in reports],
             },

@@ -16,22 +16,11 @@ import torch
 
 from nmt.batching import EncodedSplit, collate, epoch_batches
 from nmt.config import PAD_ID, DecodeConfig
+from nmt.decoding import ForcedAttention, force_decode, search_split
 from nmt.metrics import corpus_scores
 from nmt.model import Seq2Seq
 from nmt.prepare import PreparedCorpus
 from nmt.tokenizer import Vocabularies
-from nmt.translate import search_split
-
-
-@dataclass
-class PlotSentence:
-    """Teacher-forced attention of one validation sentence: attn (T,S), context (T,D)."""
-
-    src_labels: list[str]
-    tgt_labels: list[str]
-    attn: np.ndarray
-    context: np.ndarray
-    head_attn: np.ndarray | None = None  # (h,T,S)
 
 
 @dataclass
@@ -42,7 +31,7 @@ class ValidationResult:
     chrf: float
     seconds: float
     samples: list[tuple[str, str, str]] = field(default_factory=list)  # source, reference, output
-    plots: list[PlotSentence] = field(default_factory=list)
+    plots: list[ForcedAttention] = field(default_factory=list)  # teacher-forced attention
     attn_rows: list[np.ndarray] = field(default_factory=list)  # (N_i,S_i) real rows per batch
     context_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -86,7 +75,7 @@ def validate(
     samples = [
         (sources[i], references[i], hypotheses[i]) for i in range(min(count, plot_sentences))
     ]
-    plots = plot_attention(model, split, range(min(len(split), plot_sentences)), vocabs, device)
+    plots = force_decode(model, vocabs, split, range(min(len(split), plot_sentences)))
     model.train(was_training)
     return ValidationResult(
         loss,
@@ -116,27 +105,3 @@ def decode_texts(
     greedy_cfg = replace(decode, beam_size=1, n_best=1)
     found = search_split(model, subset, greedy_cfg, device)
     return [vocabs.tgt.decode(hypotheses[0].tokens) for hypotheses in found]
-
-
-def plot_attention(
-    model: Seq2Seq, split: EncodedSplit, indices: range, vocabs: Vocabularies, device: torch.device
-) -> list[PlotSentence]:
-    """Teacher-forced attention and context vectors of ``split[indices]`` (eval mode)."""
-    if len(indices) == 0:
-        return []
-    batch = collate(split, list(indices)).to(device)
-    out = model(batch.src, batch.src_lens, batch.tgt_in)
-    plots = []
-    for b, i in enumerate(indices):
-        s, t = len(split.src[i]) + 1, len(split.tgt[i]) + 1
-        heads = None if out.head_attn is None else out.head_attn[b, :t, :, :s].permute(1, 0, 2)
-        plots.append(
-            PlotSentence(
-                vocabs.src.pieces(split.src[i]) + ["</s>"],
-                vocabs.tgt.pieces(split.tgt[i]) + ["</s>"],
-                out.attn[b, :t, :s].float().cpu().numpy(),
-                out.context[b, :t].float().cpu().numpy(),
-                None if heads is None else heads.float().cpu().numpy(),
-            )
-        )
-    return plots

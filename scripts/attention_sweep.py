@@ -86,17 +86,17 @@ def evaluate_run(run_dir: Path) -> dict:
     """Beam-5 scores and AER of a run's best checkpoint on its corpus' test sets."""
     from omegaconf import OmegaConf
 
-    from nmt.config import Config, DecodeConfig
-    from nmt.evaluate import evaluate
+    from nmt.config import DecodeConfig
+    from nmt.corpus import load_split
+    from nmt.decoding import load_translator
+    from nmt.scoring import score_split, split_gold
 
     model_cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml").model
     started = time.perf_counter()
-    [report, *_] = evaluate(
-        Config(
-            checkpoint=str(run_dir),
-            decode=DecodeConfig(beam_size=5),
-            report=str(run_dir / "evaluation.json"),
-        )
+    translator = load_translator(str(run_dir), "auto")
+    split = load_split(translator.data, translator.data.test_sets[0])
+    report = score_split(
+        translator, split, DecodeConfig(beam_size=5), translator.data.max_tokens, split_gold(split)
     )
     scores = {s.name: s.value for s in report.scores}
     return {

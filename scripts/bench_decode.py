@@ -2,7 +2,7 @@
 
 Decoding speed means little for an untrained model (its outputs run to the length limit or stop
 at once), so unless a checkpoint is given a peer-shape model is first trained for a few minutes
-with ``nmt-train``. Two figures per search: "decoding only" (``nmt.translate.search_lines`` over
+with ``nmt-train``. Two figures per search: "decoding only" (``nmt.translate.translate_lines`` over
 the loaded sentences, the peers' own timers) and "whole command" (``nmt-translate`` from process
 start to exit, imports and model loading included), as in ../shared/docs/BENCHMARKS.md.
 """
@@ -22,7 +22,7 @@ import torch
 
 from nmt.config import Config
 from nmt.corpus import load_split
-from nmt.translate import load_model, search_lines
+from nmt.decoding import load_translator, translate_lines
 
 TRAIN = "from nmt.cli import train; train()"
 TRANSLATE = "from nmt.cli import translate; translate()"
@@ -110,19 +110,19 @@ def decode_in_process(
 ) -> dict:
     """Sentences/s and mean output length (pieces, EOS excluded) of greedy and beam 5.
 
-    Only ``search_lines`` is timed, after the model is loaded and one small batch has warmed up
+    Only ``translate_lines`` is timed, after the model is loaded and one small batch has warmed up
     the kernels: this is the "decoding only" column of BENCHMARKS.md. Keys are ``greedy_*`` and
     ``beam5_*`` for float32, ``greedy_bf16_*`` and ``beam5_bf16_*`` for decode.precision=bf16.
     """
-    loaded = load_model(checkpoint, device)
+    loaded = load_translator(checkpoint, device)
     results: dict[str, float] = {}
     for (search, beam), precision in itertools.product(SEARCHES.items(), precisions):
         name = search if precision == "fp32" else f"{search}_{precision}"
         decode = replace(cfg.decode, beam_size=beam, n_best=1, precision=precision)
-        search_lines(loaded, lines[:8], decode, cfg.data.max_tokens)
+        translate_lines(loaded, lines[:8], decode, cfg.data.max_tokens)
         _sync(device)
         started = time.perf_counter()
-        found = search_lines(loaded, lines, decode, cfg.data.max_tokens)
+        found = translate_lines(loaded, lines, decode, cfg.data.max_tokens)
         _sync(device)
         seconds = time.perf_counter() - started
         lengths = [len(hyps[0].tokens) for hyps in found if hyps]

@@ -19,8 +19,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from nmt.config import DecodeConfig
 from nmt.corpus import load_split
+from nmt.decoding import load_translator, translate_lines
 from nmt.prepare import prepare
-from nmt.translate import load_model, search_lines
 
 
 def profile_training(updates: int, warmup: int) -> profile:
@@ -38,12 +38,12 @@ def profile_training(updates: int, warmup: int) -> profile:
 
 
 def profile_decoding(checkpoint: str, beam_size: int, sentences: int) -> profile:
-    loaded = load_model(checkpoint)
+    loaded = load_translator(checkpoint)
     lines = load_split(loaded.data, "test_2016_flickr").src[:sentences]
     decode = DecodeConfig(beam_size=beam_size, alpha=1.0, batch_size=64)  # the peers' settings
-    search_lines(loaded, lines[:64], decode, loaded.data.max_tokens)  # warm-up
+    translate_lines(loaded, lines[:64], decode, loaded.data.max_tokens)  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        search_lines(loaded, lines, decode, loaded.data.max_tokens)
+        translate_lines(loaded, lines, decode, loaded.data.max_tokens)
     return prof
 
 

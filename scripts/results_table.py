@@ -19,8 +19,10 @@ from pathlib import Path
 import torch
 
 from nmt.checkpoint import load_checkpoint
-from nmt.config import Config, DataConfig, DecodeConfig
-from nmt.evaluate import evaluate
+from nmt.config import DataConfig, DecodeConfig
+from nmt.corpus import load_split
+from nmt.decoding import load_translator
+from nmt.scoring import score_split
 
 
 def cpu_model() -> str:
@@ -47,19 +49,19 @@ def run_figures(run_dir: Path, test_sets: list[str] | None) -> dict:
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,  # decodes there
         "searches": {},
     }
+    translator = load_translator(str(run_dir), "auto")
+    test_splits = [load_split(data, name) for name in data.test_sets]
     for name, search in (("greedy", replace(decode, beam_size=1)), ("beam5", decode)):
-        cfg = Config(
-            checkpoint=str(run_dir),
-            decode=search,
-            tok_bleu=True,
-            report=str(run_dir / f"evaluation.{name}.json"),
-        )
+        reports = [
+            score_split(translator, split, search, data.max_tokens, tok_bleu=True)
+            for split in test_splits
+        ]
         figures["searches"][name] = {
             report.name: {
                 s.name: {"value": round(s.value, 2), "signature": s.signature}
                 for s in report.scores
             }
-            for report in evaluate(cfg, data)
+            for report in reports
         }
     return figures
 

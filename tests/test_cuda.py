@@ -13,9 +13,9 @@ from test_train import tiny_config
 
 from nmt.beam import beam_search
 from nmt.config import DecodeConfig
+from nmt.decoding import load_translator
 from nmt.search import greedy
 from nmt.train import train
-from nmt.translate import load_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -80,7 +80,7 @@ def test_training_on_cuda_writes_a_checkpoint_the_cpu_can_translate_with(tmp_pat
     assert next(result.model.parameters()).is_cuda
     assert result.progress.step == 20
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
-    loaded = load_model(str(tmp_path / "run"), device="cpu")
+    loaded = load_translator(str(tmp_path / "run"), device="cpu")
     assert not next(loaded.model.parameters()).is_cuda
     src, src_lens = random_src([5, 3], vocab=len(loaded.vocabs.src))
     with torch.no_grad():

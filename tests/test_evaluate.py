@@ -12,13 +12,13 @@ from conftest import REPO, write_text
 
 from nmt.config import Config, DecodeConfig
 from nmt.corpus import DataError, load_split
+from nmt.decoding import load_translator
 from nmt.evaluate import evaluate
-from nmt.translate import load_model
 
 
 @pytest.fixture(scope="module")
 def test_split(trained_run):
-    return load_split(load_model(str(trained_run)).data, "test")
+    return load_split(load_translator(str(trained_run)).data, "test")
 
 
 def test_scores_and_aer_on_the_generated_test_split(trained_run, tmp_path):
@@ -87,7 +87,7 @@ def test_tok_bleu_adds_the_lowercased_moses_tokenized_score(trained_run, tmp_pat
 
 
 def test_language_mismatch_and_missing_reference_are_errors(trained_run, tmp_path):
-    loaded = load_model(str(trained_run))
+    loaded = load_translator(str(trained_run))
     with pytest.raises(DataError, match="translates en->de"):
         evaluate(Config(checkpoint=str(trained_run)), data=replace(loaded.data, src="de", tgt="en"))
     with pytest.raises(DataError, match="needs both input"):

@@ -13,7 +13,8 @@ from conftest import REPO, write_text
 from nmt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nmt.config import Config, DecodeConfig
 from nmt.corpus import DataError
-from nmt.translate import load_model, search_lines, translate
+from nmt.decoding import load_translator, translate_lines
+from nmt.translate import translate
 
 
 def run_translate(*args: str, stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
@@ -31,9 +32,9 @@ def run_translate(*args: str, stdin: str | None = None, cwd=None) -> subprocess.
 @pytest.fixture(scope="module")
 def test_sources(trained_run) -> list[str]:
     from nmt.corpus import load_split
-    from nmt.translate import load_model
+    from nmt.decoding import load_translator
 
-    return load_split(load_model(str(trained_run)).data, "test").src
+    return load_split(load_translator(str(trained_run)).data, "test").src
 
 
 def test_line_count_order_and_empty_lines_are_kept(trained_run, test_sources, tmp_path):
@@ -49,9 +50,9 @@ def test_line_count_order_and_empty_lines_are_kept(trained_run, test_sources, tm
     outputs = (tmp_path / "out.de").read_text(encoding="utf-8").split("\n")
     assert len(outputs) == len(lines) + 1 and outputs[-1] == ""  # newline-terminated
     assert outputs[1] == "" and outputs[3] == ""
-    loaded = load_model(str(trained_run))
+    loaded = load_translator(str(trained_run))
     alone = [
-        search_lines(loaded, [line], DecodeConfig(beam_size=2), 250)[0][0]
+        translate_lines(loaded, [line], DecodeConfig(beam_size=2), 250)[0][0]
         for line in (test_sources[0], test_sources[5], test_sources[3])
     ]
     assert [outputs[0], outputs[2], outputs[4]] == [
@@ -61,10 +62,10 @@ def test_line_count_order_and_empty_lines_are_kept(trained_run, test_sources, tm
 
 @pytest.mark.parametrize("beam_size", [1, 4])
 def test_bf16_search_keeps_outputs_and_float32_attention(trained_run, test_sources, beam_size):
-    loaded = load_model(str(trained_run))
+    loaded = load_translator(str(trained_run))
     lines = test_sources[:48]
-    exact = search_lines(loaded, lines, DecodeConfig(beam_size=beam_size), 250)
-    fast = search_lines(loaded, lines, DecodeConfig(beam_size=beam_size, precision="bf16"), 250)
+    exact = translate_lines(loaded, lines, DecodeConfig(beam_size=beam_size), 250)
+    fast = translate_lines(loaded, lines, DecodeConfig(beam_size=beam_size, precision="bf16"), 250)
     same = sum(a[0].tokens == b[0].tokens for a, b in zip(exact, fast, strict=True))
     assert same >= 0.8 * len(lines), f"only {same}/{len(lines)} outputs unchanged by bf16"
     for hypotheses in fast:
@@ -127,12 +128,12 @@ def test_long_inputs_are_truncated_with_a_warning(trained_run, test_sources, tmp
 
 def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
-        load_model(str(tmp_path / "nothing.pt"))
+        load_translator(str(tmp_path / "nothing.pt"))
     with pytest.raises(CheckpointError, match="no checkpoint in"):
-        load_model(str(tmp_path))
+        load_translator(str(tmp_path))
     (tmp_path / "junk.pt").write_bytes(b"\x00 definitely not a checkpoint")
     with pytest.raises(CheckpointError, match="junk.pt is unreadable"):
-        load_model(str(tmp_path / "junk.pt"))
+        load_translator(str(tmp_path / "junk.pt"))
     result = run_translate(f"checkpoint={tmp_path / 'junk.pt'}", stdin="hello\n", cwd=tmp_path)
     assert result.returncode != 0 and "unreadable" in result.stderr
     assert "Traceback" not in result.stderr
@@ -140,9 +141,9 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_decoding_on_a_missing_gpu_names_the_option(trained_run):
-    assert not next(load_model(str(trained_run), "auto").model.parameters()).is_cuda
+    assert not next(load_translator(str(trained_run), "auto").model.parameters()).is_cuda
     with pytest.raises(ValueError, match="decode.device=cuda but no CUDA device"):
-        load_model(str(trained_run), "cuda")
+        load_translator(str(trained_run), "cuda")
 
 
 def test_checkpoint_with_a_mismatched_vocabulary_is_rejected(trained_run, tmp_path):
@@ -153,7 +154,7 @@ def test_checkpoint_with_a_mismatched_vocabulary_is_rejected(trained_run, tmp_pa
     payload["model"][embedding] = payload["model"][embedding][:-5]
     save_checkpoint(payload, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="do not match"):
-        load_model(str(tmp_path / "bad.pt"))
+        load_translator(str(tmp_path / "bad.pt"))
 
 
 def test_unreadable_input_is_a_clear_error(trained_run, tmp_path):
@@ -191,9 +192,9 @@ def test_interactive_terminal_translates_line_by_line(trained_run, test_sources)
 
     try:
         assert "Type a sentence" in read_until("Enter")
-        expected = load_model(str(trained_run)).vocabs.tgt.decode(
-            search_lines(
-                load_model(str(trained_run)), [test_sources[0]], DecodeConfig(beam_size=1), 250
+        expected = load_translator(str(trained_run)).vocabs.tgt.decode(
+            translate_lines(
+                load_translator(str(trained_run)), [test_sources[0]], DecodeConfig(beam_size=1), 250
             )[0][0].tokens
         )
         os.write(fd, (test_sources[0] + "\n").encode())
