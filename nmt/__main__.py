@@ -1,5 +1,5 @@
 """``python -m nmt`` is ``nmt-train``, for launchers that start a module: ``torchrun -m nmt``."""
 
-from nmt.cli import train
+from nmt.commands.cli import train
 
 train()

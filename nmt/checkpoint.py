@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nmt.config import Config
-from nmt.tokenizer import Tokenizer, Vocabularies
+from nmt.data.tokenizer import Tokenizer, Vocabularies
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"

@@ -6,7 +6,8 @@ README says exactly how it was computed (casing, tokenizer, smoothing, version) 
 with published results. Our own tokenization never leaks into a score.
 
 The alignment error rate (AER) scores attention-derived word alignments against gold links; it
-works on plain sets of ``(source_word, target_word)`` pairs, as produced by :mod:`nmt.align`.
+works on plain sets of ``(source_word, target_word)`` pairs, as produced by
+:mod:`nmt.inference.align`.
 Neither part imports torch.
 """
 

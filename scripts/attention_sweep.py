@@ -87,9 +87,9 @@ def evaluate_run(run_dir: Path) -> dict:
     from omegaconf import OmegaConf
 
     from nmt.config import DecodeConfig
-    from nmt.corpus import load_split
-    from nmt.decoding import load_translator
-    from nmt.scoring import score_split, split_gold
+    from nmt.data.corpus import load_split
+    from nmt.inference.decoding import load_translator
+    from nmt.inference.scoring import score_split, split_gold
 
     model_cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml").model
     started = time.perf_counter()

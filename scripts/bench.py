@@ -39,15 +39,15 @@ import torch
 from bench_decode import measure_decoding, run_measured
 from omegaconf import OmegaConf
 
-from nmt.batching import Batch, collate, epoch_batches
-from nmt.cli import CONFIG_DIR
+from nmt.commands.cli import CONFIG_DIR
 from nmt.config import Config, ModelConfig, register_configs
+from nmt.data.batching import Batch, collate, epoch_batches
+from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, resolve_precision
 from nmt.model import build_model, count_parameters
-from nmt.optim import LearningRate, build_optimizer
-from nmt.prepare import PreparedCorpus, prepare
-from nmt.run_log import RunLog
-from nmt.train import Run, train_step
+from nmt.training.optim import LearningRate, build_optimizer
+from nmt.training.run_log import RunLog
+from nmt.training.train import Run, train_step
 
 REPO = Path(__file__).resolve().parent.parent
 GEMM_N = 1024
@@ -221,7 +221,7 @@ def machine_info(args: argparse.Namespace) -> dict:
 
 
 def _build_run(cfg: Config, corpus: PreparedCorpus) -> Run:
-    """A ``Run`` by hand, as ``nmt.train.train`` builds one, minus logging and checkpoints."""
+    """A ``Run`` by hand, as ``nmt.training.train`` builds one, minus logging and checkpoints."""
     device = torch.device(cfg.train.device)
     model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).to(device)
     return Run(

@@ -2,7 +2,7 @@
 
 Decoding speed means little for an untrained model (its outputs run to the length limit or stop
 at once), so unless a checkpoint is given a peer-shape model is first trained for a few minutes
-with ``nmt-train``. Two figures per search: "decoding only" (``nmt.translate.translate_lines`` over
+with ``nmt-train``. Two figures per search: "decoding only" (``decoding.translate_lines`` over
 the loaded sentences, the peers' own timers) and "whole command" (``nmt-translate`` from process
 start to exit, imports and model loading included), as in ../shared/docs/BENCHMARKS.md.
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 
 from nmt.config import Config
-from nmt.corpus import load_split
-from nmt.decoding import load_translator, translate_lines
+from nmt.data.corpus import load_split
+from nmt.inference.decoding import load_translator, translate_lines
 
-TRAIN = "from nmt.cli import train; train()"
-TRANSLATE = "from nmt.cli import translate; translate()"
+TRAIN = "from nmt.commands.cli import train; train()"
+TRANSLATE = "from nmt.commands.cli import translate; translate()"
 SEARCHES = {"greedy": 1, "beam5": 5}
 
 

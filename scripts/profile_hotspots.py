@@ -18,9 +18,9 @@ from bench import REPO, _build_run, _groups, _update, compose_preset
 from torch.profiler import ProfilerActivity, profile
 
 from nmt.config import DecodeConfig
-from nmt.corpus import load_split
-from nmt.decoding import load_translator, translate_lines
-from nmt.prepare import prepare
+from nmt.data.corpus import load_split
+from nmt.data.prepare import prepare
+from nmt.inference.decoding import load_translator, translate_lines
 
 
 def profile_training(updates: int, warmup: int) -> profile:

@@ -20,9 +20,9 @@ import torch
 
 from nmt.checkpoint import load_checkpoint
 from nmt.config import DataConfig, DecodeConfig
-from nmt.corpus import load_split
-from nmt.decoding import load_translator
-from nmt.scoring import score_split
+from nmt.data.corpus import load_split
+from nmt.inference.decoding import load_translator
+from nmt.inference.scoring import score_split
 
 
 def cpu_model() -> str:

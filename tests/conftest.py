@@ -58,7 +58,7 @@ def trained_run(tmp_path_factory) -> Path:
     on 2 cores.
     """
     from nmt.config import Config, DecodeConfig, ModelConfig, TrainConfig
-    from nmt.train import train
+    from nmt.training.train import train
 
     root = tmp_path_factory.mktemp("trained")
     cfg = Config(

@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from nmt.cli import CONFIG_DIR
+from nmt.commands.cli import CONFIG_DIR
 from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig, TrainConfig, register_configs
 
 register_configs()
@@ -87,7 +87,7 @@ def test_peer_preset_is_the_benchmark_shape():
     "name", sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("m30k_*.yaml"))
 )
 def test_every_multi30k_preset_runs_from_the_hub_on_any_machine(name):
-    from nmt.corpus import MULTI30K_HUB_SPLITS
+    from nmt.data.corpus import MULTI30K_HUB_SPLITS
     from nmt.model import build_model, count_parameters
 
     config = compose_config([f"experiment={name}"])

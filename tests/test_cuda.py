@@ -11,11 +11,11 @@ import torch
 from test_search import SRC_LENS, random_src, tiny_model
 from test_train import tiny_config
 
-from nmt.beam import beam_search
 from nmt.config import DecodeConfig
-from nmt.decoding import load_translator
-from nmt.search import greedy
-from nmt.train import train
+from nmt.inference.beam import beam_search
+from nmt.inference.decoding import load_translator
+from nmt.inference.search import greedy
+from nmt.training.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

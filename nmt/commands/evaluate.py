@@ -1,0 +1,121 @@
+"""nmt-evaluate: score a checkpoint on test sets, print the table, write the JSON report.
+
+The command's part is choosing the test sets and gold alignments from its options and
+presenting the figures; translating and scoring are ``nmt.inference.scoring``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from nmt.checkpoint import CHECKPOINT_DIR
+from nmt.config import Config, DataConfig
+from nmt.data.corpus import DataError, ParallelSplit, load_split, read_lines
+from nmt.inference.align import read_pharaoh
+from nmt.inference.decoding import Translator, load_translator
+from nmt.inference.scoring import GoldAlignments, TestSetReport, score_split, split_gold
+
+
+def test_sets(cfg: Config, data: DataConfig) -> list[ParallelSplit]:
+    """The test sets to score: ``input``/``reference`` files, or ``data.test_sets``."""
+    if cfg.input or cfg.reference:
+        if not (cfg.input and cfg.reference):
+            raise DataError("nmt-evaluate needs both input=<source file> and reference=<file>")
+        sources, references = read_lines(Path(cfg.input)), read_lines(Path(cfg.reference))
+        if len(sources) != len(references):
+            raise DataError(
+                f"input={cfg.input} has {len(sources)} lines but reference="
+                f"{cfg.reference} has {len(references)}"
+            )
+        return [ParallelSplit(Path(cfg.input).name, sources, references, cfg.input)]
+    return [load_split(data, name) for name in data.test_sets]
+
+
+def gold_alignments(cfg: Config, split: ParallelSplit) -> GoldAlignments | None:
+    """Gold links from ``alignments=<file>``, else the split's own, when there are any."""
+    if not cfg.alignments:
+        return split_gold(split)
+    pairs = read_pharaoh(cfg.alignments, one_based=cfg.alignments_one_based)
+    return GoldAlignments([s for s, _ in pairs], [p for _, p in pairs], cfg.alignments)
+
+
+def evaluate_split(cfg: Config, translator: Translator, split: ParallelSplit) -> TestSetReport:
+    return score_split(
+        translator,
+        split,
+        cfg.decode,
+        cfg.data.max_tokens,
+        gold_alignments(cfg, split),
+        (cfg.align_method, cfg.align_threshold),
+        cfg.tok_bleu,
+    )
+
+
+def evaluate(cfg: Config, data: DataConfig | None = None) -> list[TestSetReport]:
+    """The nmt-evaluate command: print a table, write a JSON report.
+
+    ``data`` is where the test sets come from: the command line's data config when the user
+    gave one, else the checkpoint's own (so a model is evaluated on its corpus by default).
+    """
+    translator = load_translator(cfg.checkpoint, cfg.decode.device)
+    data = data or translator.data
+    if (data.src, data.tgt) != (translator.data.src, translator.data.tgt):
+        raise DataError(
+            f"the checkpoint translates {translator.data.src}->{translator.data.tgt}, but "
+            f"data.src={data.src} data.tgt={data.tgt}"
+        )
+    reports = [evaluate_split(cfg, translator, split) for split in test_sets(cfg, data)]
+    print(report_table(reports, cfg))
+    path = Path(cfg.report) if cfg.report else _run_dir_of(translator.path) / "evaluation.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "checkpoint": translator.path,
+                "decode": asdict(cfg.decode),
+                "test_sets": [asdict(r) for r in reports],
+            },
+            indent=2,
+        )
+    )
+    print(f"report: {path}")
+    return reports
+
+
+def _run_dir_of(checkpoint: str) -> Path:
+    """``run/checkpoints/best.pt`` -> ``run``; a loose file -> its directory."""
+    directory = Path(checkpoint).parent
+    return directory.parent if directory.name == CHECKPOINT_DIR else directory
+
+
+def report_table(reports: list[TestSetReport], cfg: Config) -> str:
+    search = (
+        "greedy"
+        if cfg.decode.beam_size == 1
+        else (f"beam {cfg.decode.beam_size}, alpha {cfg.decode.alpha:g}, beta {cfg.decode.beta:g}")
+    )
+    tok = cfg.tok_bleu
+    lines = [
+        f"{'test set':<22}{'sents':>7}{'BLEU':>8}{'chrF':>8}{'TER':>8}"
+        + (f"{'lc-tok':>8}" if tok else "")
+        + f"{'AER':>8}{'sent/s':>9}   ({search})"
+    ]
+    for r in reports:
+        value = {s.name: s.value for s in r.scores}
+        aer = f"{100 * r.alignment.aer:>8.2f}" if r.alignment else f"{'-':>8}"
+        lines.append(
+            f"{r.name:<22}{r.sentences:>7}{value['BLEU']:>8.2f}{value['chrF']:>8.2f}"
+            f"{value['TER']:>8.2f}"
+            + (f"{value['BLEU-lc-tok']:>8.2f}" if tok else "")
+            + f"{aer}{r.sentences / max(r.seconds, 1e-9):>9.1f}"
+        )
+    signatures = {s.name: s.signature for r in reports for s in r.scores}
+    lines += [f"{name} signature: {signature}" for name, signature in signatures.items()]
+    if any(r.alignment for r in reports):
+        lines.append(
+            "AER in %, from the attention of force-decoding the reference "
+            f"({cfg.align_method}); precision/recall in the JSON report"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""nmt-translate: a checkpoint and sentences in, translations (and their attention) out.
+
+Input order is kept although batches are sorted by length; empty lines give empty lines; a
+terminal on stdin is served line by line, so the command doubles as an interactive translator.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+from nmt.config import Config
+from nmt.data.corpus import DataError, read_lines
+from nmt.inference.align import format_pharaoh, word_alignment
+from nmt.inference.decoding import Translator, load_translator, translate_lines
+from nmt.inference.search import Hypothesis
+
+
+def _open(path: str | None, stack: ExitStack) -> IO[str] | None:
+    if path is None:
+        return None
+    if path == "-":
+        return sys.stdout
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return stack.enter_context(open(path, "w", encoding="utf-8"))
+
+
+def _read_input(path: str | None) -> Iterator[list[str]]:
+    """Chunks of input lines: the whole file at once, or one line at a time from a terminal."""
+    if path is not None and path != "-":
+        if not Path(path).is_file():
+            raise DataError(f"input={path} does not exist")
+        yield read_lines(Path(path))
+        return
+    if sys.stdin.isatty():
+        print("Type a sentence and press Enter (Ctrl-D to quit).", file=sys.stderr)
+        for line in sys.stdin:
+            yield [line.rstrip("\n")]
+        return
+    try:
+        yield sys.stdin.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise DataError(f"stdin: not valid UTF-8 ({error.reason})") from None
+
+
+def translate(cfg: Config) -> None:
+    """The nmt-translate command."""
+    translator = load_translator(cfg.checkpoint, cfg.decode.device)
+    offset = 0
+    with ExitStack() as stack:
+        out = _open(cfg.output or "-", stack)
+        extras = {
+            name: _open(getattr(cfg, name), stack)
+            for name in ("write_alignments", "write_nbest", "write_jsonl")
+        }
+        for lines in _read_input(cfg.input):
+            for number, hypotheses in enumerate(
+                translate_lines(translator, lines, cfg.decode, cfg.data.max_tokens), start=offset
+            ):
+                _write(cfg, translator, lines[number - offset], number, hypotheses, out, extras)
+            offset += len(lines)
+            out.flush()
+
+
+def _write(
+    cfg: Config,
+    translator: Translator,
+    source: str,
+    number: int,
+    hypotheses: list[Hypothesis],
+    out: IO[str],
+    extras: dict,
+) -> None:
+    """Write one input line's translation and whatever extra outputs were asked for."""
+    vocabs = translator.vocabs
+    best = hypotheses[0] if hypotheses else None
+    out.write((vocabs.tgt.decode(best.tokens) if best else "") + "\n")
+    if extras["write_nbest"]:
+        for hypothesis in hypotheses:
+            text = vocabs.tgt.decode(hypothesis.tokens)
+            extras["write_nbest"].write(f"{number} ||| {text} ||| {hypothesis.score:.4f}\n")
+    if extras["write_alignments"] or extras["write_jsonl"] or cfg.write_heatmaps:
+        _write_attention(cfg, translator, source, number, best, extras)
+
+
+def _write_attention(
+    cfg: Config,
+    translator: Translator,
+    source: str,
+    number: int,
+    best: Hypothesis | None,
+    extras: dict,
+) -> None:
+    """Word alignments, the JSONL record and the heatmap of the best hypothesis' attention."""
+    vocabs = translator.vocabs
+    src_labels, tgt_labels, links = [], [], set()
+    if best is not None:
+        src_pieces = vocabs.src.pieces(vocabs.src.encode(source)[: cfg.data.max_tokens])
+        tgt_pieces = vocabs.tgt.pieces(best.tokens)
+        attn = best.attn.numpy()  # (T,S): T has an EOS row unless search hit the length limit
+        links = word_alignment(attn, src_pieces, tgt_pieces, cfg.align_method, cfg.align_threshold)
+        src_labels = src_pieces + ["</s>"]
+        tgt_labels = tgt_pieces + ["</s>"] * (attn.shape[0] - len(tgt_pieces))
+    if extras["write_alignments"]:
+        extras["write_alignments"].write(format_pharaoh(links) + "\n")
+    if extras["write_jsonl"]:
+        record = {
+            "index": number,
+            "source": source,
+            "translation": vocabs.tgt.decode(best.tokens) if best else "",
+            "src_pieces": src_labels,
+            "tgt_pieces": tgt_labels,
+            "score": best.score if best else None,
+            "alignment": format_pharaoh(links),
+            "attention": best.attn.tolist() if best else [],
+            "context": best.context.tolist() if best else [],
+        }
+        extras["write_jsonl"].write(json.dumps(record, ensure_ascii=False) + "\n")
+    if cfg.write_heatmaps and best is not None:
+        from nmt.viz import alignment_figure, save_figure
+
+        figure = alignment_figure(best.attn.numpy(), src_labels, tgt_labels, title=source[:80])
+        save_figure(figure, Path(cfg.write_heatmaps) / f"{number:06d}.{cfg.heatmap_format}")

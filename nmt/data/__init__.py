@@ -1,0 +1,1 @@
+"""Parallel corpora: sources, cleaning, the generated corpus, SentencePiece, batching, prepare."""

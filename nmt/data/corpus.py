@@ -1,0 +1,267 @@
+"""Parallel corpora: one interface over local files, TSV, Hugging Face datasets and the presets.
+
+Every source ends up as a ``ParallelSplit`` (source lines, target lines, optional gold alignments),
+so cleaning, tokenization and batching never care where the text came from. Bad input fails here,
+early, with the file and line (or dataset and option) in the message.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nmt.config import DataConfig
+
+# Split names users write, and the names corpora use for them.
+SPLIT_ALIASES = {
+    "valid": ("valid", "val", "validation", "dev"),
+    "val": ("val", "valid", "validation", "dev"),
+}
+MULTI30K_HUB_ID = "bentrevett/multi30k"
+MULTI30K_HUB_SPLITS = {
+    "train": "train",
+    "valid": "validation",
+    "val": "validation",
+    "test": "test",
+    "test_2016_flickr": "test",
+}
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message names the file, line or option."""
+
+
+@dataclass
+class ParallelSplit:
+    """One split of a parallel corpus: line i of ``src`` translates line i of ``tgt``."""
+
+    name: str
+    src: list[str]
+    tgt: list[str]
+    origin: str  # where it was read from, for messages and statistics
+    alignments: list[str] | None = None  # Pharaoh "i-j" lines, source-target order
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+@dataclass
+class CleaningReport:
+    """How many pairs each filter removed from one split."""
+
+    kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def read_lines(path: Path) -> list[str]:
+    """Read a UTF-8 text file (``.gz`` accepted), one entry per line, without line ends."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    lines = []
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                lines.append(raw.decode("utf-8").rstrip("\r\n"))
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
+                ) from None
+    return lines
+
+
+def read_parallel_files(src_path: Path, tgt_path: Path, name: str) -> ParallelSplit:
+    """Read two line-aligned files; different line counts are an error naming both files."""
+    src, tgt = read_lines(src_path), read_lines(tgt_path)
+    if len(src) != len(tgt):
+        raise DataError(
+            f"parallel files differ in length: {src_path} has {len(src)} lines, "
+            f"{tgt_path} has {len(tgt)}"
+        )
+    return ParallelSplit(name, src, tgt, origin=f"{src_path} + {tgt_path}")
+
+
+def read_tsv(path: Path, name: str) -> ParallelSplit:
+    """Read ``source<TAB>target`` lines; any other column count is an error naming the line."""
+    src, tgt = [], []
+    for number, line in enumerate(read_lines(path), start=1):
+        columns = line.split("\t")
+        if len(columns) != 2:
+            raise DataError(
+                f"{path}:{number}: expected 2 tab-separated columns, found {len(columns)}"
+            )
+        src.append(columns[0])
+        tgt.append(columns[1])
+    return ParallelSplit(name, src, tgt, origin=str(path))
+
+
+def _find_file(root: Path, stem: str) -> Path | None:
+    for candidate in (root / stem, root / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_files(root: Path, split: str, src: str, tgt: str) -> ParallelSplit:
+    """Load ``{root}/{split}.{lang}[.gz]`` (or ``{root}/{split}.tsv[.gz]``) with split aliases.
+
+    A ``{split}.align`` file beside them, if present, is read as gold alignments (source-target).
+    """
+    if not root.is_dir():
+        raise DataError(f"data.root={root} is not a directory")
+    for name in SPLIT_ALIASES.get(split, (split,)):
+        src_path, tgt_path = _find_file(root, f"{name}.{src}"), _find_file(root, f"{name}.{tgt}")
+        if src_path and tgt_path:
+            pairs = read_parallel_files(src_path, tgt_path, split)
+        elif src_path or tgt_path:
+            missing = f"{name}.{tgt}" if src_path else f"{name}.{src}"
+            raise DataError(
+                f"{src_path or tgt_path} has no counterpart: {root / missing}[.gz] is missing"
+            )
+        elif tsv := _find_file(root, f"{name}.tsv"):
+            pairs = read_tsv(tsv, split)
+        else:
+            continue
+        align_path = _find_file(root, f"{name}.align")
+        if align_path:
+            pairs.alignments = read_lines(align_path)
+            if len(pairs.alignments) != len(pairs):
+                raise DataError(
+                    f"{align_path} has {len(pairs.alignments)} lines, but the split "
+                    f"has {len(pairs)} sentence pairs"
+                )
+        return pairs
+    tried = ", ".join(f"{n}.{src}/{n}.{tgt}/{n}.tsv" for n in SPLIT_ALIASES.get(split, (split,)))
+    raise DataError(f"split {split!r} not found in {root} (looked for {tried}, optionally .gz)")
+
+
+def _hub_split(dataset_dict, name: str, split: str):
+    for candidate in SPLIT_ALIASES.get(split, (split,)):
+        if candidate in dataset_dict:
+            return dataset_dict[candidate]
+    raise DataError(f"dataset {name} has no split {split!r}; it has: {', '.join(dataset_dict)}")
+
+
+def load_hub(name: str, subset: str | None, split: str, src: str, tgt: str) -> ParallelSplit:
+    """Load one split of a Hugging Face dataset, by hub id or local path.
+
+    Two layouts are understood: a ``translation`` column of ``{lang: text}`` dicts (wmt14,
+    iwslt2017, opus_books) and one column per language code (bentrevett/multi30k).
+    """
+    import datasets
+
+    datasets.logging.set_verbosity_error()
+    path = Path(name)
+    if path.is_dir() and (path / "dataset_dict.json").is_file():
+        dataset_dict = datasets.load_from_disk(str(path))
+    elif path.is_file():
+        builder = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+        if path.suffix not in builder:
+            raise DataError(f"data.name={name}: cannot read a {path.suffix!r} file as a dataset")
+        dataset_dict = datasets.load_dataset(builder[path.suffix], data_files={split: str(path)})
+    else:
+        try:
+            dataset_dict = datasets.load_dataset(name, subset)
+        except (FileNotFoundError, ConnectionError, ValueError) as error:
+            raise DataError(
+                f"cannot load Hugging Face dataset {name!r} ({error}); offline, use a local "
+                "copy: data.name=<path> (or data=multi30k data.root=<dir>)"
+            ) from None
+    rows = _hub_split(dataset_dict, name, split)
+    if "translation" in rows.column_names:
+        languages = list(rows[0]["translation"]) if len(rows) else []
+        _check_languages(name, languages, src, tgt)
+        pairs = rows["translation"]
+        return ParallelSplit(split, [p[src] for p in pairs], [p[tgt] for p in pairs], origin=name)
+    _check_languages(name, rows.column_names, src, tgt)
+    return ParallelSplit(split, list(rows[src]), list(rows[tgt]), origin=name)
+
+
+def _check_languages(name: str, available: list[str], src: str, tgt: str) -> None:
+    for option, code in (("data.src", src), ("data.tgt", tgt)):
+        if code not in available:
+            raise DataError(
+                f"{option}={code!r} is not a language of dataset {name}; "
+                f"it has: {', '.join(available)}"
+            )
+
+
+def load_split(cfg: DataConfig, split: str) -> ParallelSplit:
+    """Load one split (``train``, ``valid`` or a test set name) from the configured source."""
+    if cfg.source == "generated":
+        return _load_generated(cfg, split)
+    if cfg.source == "files":
+        return load_files(Path(cfg.root), split, cfg.src, cfg.tgt)
+    if cfg.source == "multi30k" and cfg.root is not None:
+        return load_files(Path(cfg.root), "val" if split == "valid" else split, cfg.src, cfg.tgt)
+    if cfg.source == "multi30k":
+        if split not in MULTI30K_HUB_SPLITS:
+            raise DataError(
+                f"{MULTI30K_HUB_ID} has no split {split!r}; it has "
+                f"{', '.join(MULTI30K_HUB_SPLITS)} (or give data.root= a local copy)"
+            )
+        return load_hub(MULTI30K_HUB_ID, None, MULTI30K_HUB_SPLITS[split], cfg.src, cfg.tgt)
+    return load_hub(cfg.name, cfg.subset, split, cfg.src, cfg.tgt)
+
+
+def _load_generated(cfg: DataConfig, split: str) -> ParallelSplit:
+    from nmt.data.generated import generate_splits, is_complete, reverse_alignment, write_splits
+
+    if {cfg.src, cfg.tgt} != {"en", "de"}:
+        raise DataError(
+            f"the generated corpus is English-German; data.src={cfg.src!r} and "
+            f"data.tgt={cfg.tgt!r} must be 'en' and 'de' (either direction)"
+        )
+    sizes = "-".join(str(size) for size in cfg.generated_sizes)
+    root = Path(cfg.cache_dir) / f"generated-seed{cfg.generated_seed}-{sizes}"
+    if not is_complete(root):
+        write_splits(generate_splits(cfg.generated_sizes, cfg.generated_seed), root)
+    pairs = load_files(root, split, cfg.src, cfg.tgt)
+    if pairs.alignments is not None and cfg.src == "de":
+        pairs.alignments = [reverse_alignment(line) for line in pairs.alignments]
+    return pairs
+
+
+def clean(
+    pairs: ParallelSplit,
+    min_len: int = 1,
+    max_len: int | None = None,
+    max_len_ratio: float | None = None,
+) -> tuple[ParallelSplit, CleaningReport]:
+    """Drop empty pairs, and pairs outside the word-length and length-ratio limits (if given).
+
+    Lengths are whitespace words, so the filters do not depend on the tokenizer being trained.
+    """
+    report = CleaningReport()
+    keep = []
+    for index, (source, target) in enumerate(zip(pairs.src, pairs.tgt)):
+        reason = _drop_reason(
+            len(source.split()), len(target.split()), min_len, max_len, max_len_ratio
+        )
+        if reason is None:
+            keep.append(index)
+        else:
+            report.dropped[reason] = report.dropped.get(reason, 0) + 1
+    report.kept = len(keep)
+    cleaned = ParallelSplit(
+        pairs.name,
+        [pairs.src[i].strip() for i in keep],
+        [pairs.tgt[i].strip() for i in keep],
+        pairs.origin,
+        None if pairs.alignments is None else [pairs.alignments[i] for i in keep],
+    )
+    return cleaned, report
+
+
+def _drop_reason(
+    src_words: int, tgt_words: int, min_len: int, max_len: int | None, max_len_ratio: float | None
+) -> str | None:
+    shorter, longer = sorted((src_words, tgt_words))
+    if shorter == 0:
+        return "empty"
+    if shorter < min_len:
+        return f"shorter than {min_len} words"
+    if max_len is not None and longer > max_len:
+        return f"longer than {max_len} words"
+    if max_len_ratio is not None and longer / shorter > max_len_ratio:
+        return f"length ratio above {max_len_ratio:g}"
+    return None

@@ -1,0 +1,1 @@
+"""Decoding: greedy and beam search, the inference layer (decoding.py), alignments, scoring."""

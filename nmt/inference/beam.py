@@ -1,0 +1,287 @@
+"""Batched beam search: all sentences and all their beams advance as one tensor computation.
+
+Encoder states and attention keys are computed once per sentence and expanded to K rows; after
+every step one ``reorder`` follows the back-pointers. Finished hypotheses retire without stalling
+the batch, and done sentences leave it. Shapes: B batch, S source length, T output length,
+D memory size, K beam size, V target vocabulary; N = (live sentences) * K rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from nmt.config import BOS_ID, EOS_ID, DecodeConfig
+from nmt.inference.search import (
+    Hypothesis,
+    Steps,
+    block_repeats,
+    collect_hypotheses,
+    coverage_penalty,
+    length_penalty,
+    max_output_lengths,
+)
+from nmt.model import DecoderState, Seq2Seq, StepOutput, reorder
+
+
+class _Beams(NamedTuple):
+    """The live search: K rows per still-running sentence, sentence-major (N = A*K rows).
+
+    Attributes:
+        active: (A,) original batch index of each running sentence. limits: (A,) max steps.
+        scores: (N,) cumulative log-probabilities (-inf marks an empty slot).
+        tokens: (N,) the token each row feeds to the next step.
+        back: (N,) the row of the previous step each row continues (the back-pointers).
+        coverage: (N,S) attention summed over the row's steps so far.
+        state: the decoder state, N rows.
+        prefix: (N,t) the tokens each row has produced, for ``no_repeat_ngram`` (else (N,0)).
+    """
+
+    active: Tensor
+    limits: Tensor
+    scores: Tensor
+    tokens: Tensor
+    back: Tensor
+    coverage: Tensor
+    state: DecoderState
+    prefix: Tensor
+
+
+class _Candidates(NamedTuple):
+    """The 2K best expansions of each sentence, best first: score, row (of this step), token."""
+
+    score: Tensor  # (A,2K)
+    row: Tensor  # (A,2K)
+    token: Tensor  # (A,2K)
+
+
+@dataclass
+class _Finished:
+    """A retired hypothesis: its scores and where its path ends in the step history."""
+
+    score: float
+    log_prob: float
+    step: int  # index of its last step
+    row: int  # its row among that step's rows
+    last: int  # its last token: EOS, or any token when forced at the maximum length
+
+
+@dataclass
+class _History:
+    """Per-step outputs of the rows alive at each step, followed back once at the end.
+
+    Lists of per-step tensors plus back-pointers cost nothing per step; re-indexing a growing
+    (N,t,S) history with the back-pointers at every step would cost O(T^2) copies.
+    """
+
+    tokens: list[Tensor] = field(default_factory=list)  # [t] (N_t,) the token fed at step t
+    back: list[Tensor] = field(default_factory=list)  # [t] (N_t,) row of step t-1 continued
+    attn: list[Tensor] = field(default_factory=list)  # [t] (N_t,S)
+    context: list[Tensor] = field(default_factory=list)  # [t] (N_t,D)
+    heads: list[Tensor | None] = field(default_factory=list)  # [t] (N_t,h,S) or None
+
+    def record(self, beams: _Beams, out: StepOutput) -> None:
+        self.tokens.append(beams.tokens)
+        self.back.append(beams.back)
+        self.attn.append(out.attn)
+        self.context.append(out.context)
+        self.heads.append(out.head_attn)
+
+    def backtrack(self, ends: Tensor, rows: Tensor, last: Tensor) -> Steps:
+        """Follow M paths back from their last step ends (M,), row (M,) and token last (M,)."""
+        m, steps = ends.numel(), int(ends.max()) + 1
+        first_attn, first_head = self.attn[0], self.heads[0]
+        attn = first_attn.new_zeros(m, steps, first_attn.size(-1))
+        context = self.context[0].new_zeros(m, steps, self.context[0].size(-1))
+        heads = (
+            None if first_head is None else first_head.new_zeros(m, steps, *first_head.shape[1:])
+        )
+        tokens = last.new_zeros(m, steps)
+        tokens[torch.arange(m, device=ends.device), ends] = last
+        rows = rows.clone()
+        for t in reversed(range(steps)):
+            alive = (ends >= t).nonzero().squeeze(1)
+            here = rows[alive]
+            attn[alive, t] = self.attn[t][here]
+            context[alive, t] = self.context[t][here]
+            if heads is not None:
+                heads[alive, t] = self.heads[t][here]
+            if t > 0:
+                tokens[alive, t - 1] = self.tokens[t][here]
+                rows[alive] = self.back[t][here]
+        return Steps(tokens, attn, context, heads)
+
+
+@torch.inference_mode()
+def beam_search(
+    model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig
+) -> list[list[Hypothesis]]:
+    """Batched beam search: every beam of every sentence advances in one ``decoder.step``.
+
+    Each step takes the 2K best expansions of each sentence (A sentences, K*V candidates each).
+    EOS candidates ranked in the top K retire to the sentence's finished list, and the best K
+    non-EOS candidates fill the K slots, so finishing never leaves a slot idle. At its maximum
+    length (``max_output_lengths``) a sentence's top K candidates all retire, the non-EOS ones
+    as they are, without adding an EOS log-probability. A sentence is done once it has K
+    finished hypotheses, at its maximum length, or, when scores can only fall (alpha = beta
+    = 0), once its best live score cannot beat its n_best-th finished one; done sentences'
+    rows are dropped. Ranking score: ``log_prob / length_penalty + coverage_penalty``.
+
+    Args:
+        src: (B,S) source ids with EOS, padded. src_lens: (B,) lengths.
+        cfg: beam_size K, alpha, beta, max_len_ratio, min_len (EOS is forbidden before
+            min_len output tokens) and n_best.
+
+    Returns:
+        For each sentence, its n_best hypotheses (fewer only if fewer finished), best first.
+    """
+    beams = _start(model, src, src_lens, cfg)
+    history, finished = _History(), [[] for _ in range(src.size(0))]
+    for t in range(int(beams.limits.max())):
+        out = model.decoder.step(beams.tokens, beams.state)
+        history.record(beams, out)
+        coverage = beams.coverage + out.attn.float()  # (N,S)
+        cand = _expand(beams, out.logits, t, cfg)
+        done = _retire(cand, beams, coverage, out.state.mask, t, cfg, finished)
+        if bool(done.all()):
+            break
+        beams = _select(cand, beams, coverage, out.state, ~done, cfg.no_repeat_ngram > 0)
+    return _finalize(finished, history, src_lens, cfg.n_best)
+
+
+def _start(model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig) -> _Beams:
+    """Encode and project keys once for B rows, then copy each row K times."""
+    batch, k, device = src.size(0), cfg.beam_size, src.device
+    state = model.decoder.init_state(model.encode(src, src_lens))
+    rows = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # only the first slot is live, so the first K expansions all differ
+    coverage = torch.zeros(batch * k, state.mask.size(1), device=device)
+    return _Beams(
+        torch.arange(batch, device=device),
+        max_output_lengths(src_lens, cfg.max_len_ratio).to(device),
+        scores.view(-1),
+        torch.full_like(rows, BOS_ID),
+        rows,
+        coverage,
+        reorder(state, rows),
+        torch.zeros(batch * k, 0, dtype=torch.long, device=device),
+    )
+
+
+def _expand(beams: _Beams, logits: Tensor, t: int, cfg: DecodeConfig) -> _Candidates:
+    """The 2K best (slot, token) expansions per sentence from logits (N,V); 2K <= K*V."""
+    k = cfg.beam_size
+    log_probs = logits.float().log_softmax(-1)  # (N,V)
+    if t < cfg.min_len:
+        log_probs[:, EOS_ID] = float("-inf")
+    block_repeats(log_probs, beams.prefix, cfg.no_repeat_ngram)
+    vocab = log_probs.size(-1)
+    total = (beams.scores.unsqueeze(1) + log_probs).view(-1, k * vocab)  # (A,K*V)
+    score, flat = total.topk(2 * k, dim=1)  # (A,2K), sorted
+    first_row = torch.arange(total.size(0), device=total.device).unsqueeze(1) * k  # (A,1)
+    return _Candidates(score, first_row + flat // vocab, flat % vocab)
+
+
+def _retire(
+    cand: _Candidates,
+    beams: _Beams,
+    coverage: Tensor,
+    mask: Tensor,
+    t: int,
+    cfg: DecodeConfig,
+    finished: list[list[_Finished]],
+) -> Tensor:
+    """Move the finished top-K candidates to ``finished``; return done (A,) bool."""
+    at_limit = t + 1 >= beams.limits  # (A,)
+    in_top_k = torch.arange(2 * cfg.beam_size, device=cand.score.device) < cfg.beam_size
+    retire = (cand.token.eq(EOS_ID) | at_limit.unsqueeze(1)) & in_top_k & cand.score.isfinite()
+    sent, slot = retire.nonzero(as_tuple=True)
+    rows, log_prob = cand.row[sent, slot], cand.score[sent, slot]
+    score = log_prob / length_penalty(
+        torch.full_like(log_prob, t + 1), cfg.alpha
+    ) + coverage_penalty(coverage[rows], mask[rows], cfg.beta)
+    for b, row, last, lp, sc in zip(
+        beams.active[sent].tolist(),
+        rows.tolist(),
+        cand.token[sent, slot].tolist(),
+        log_prob.tolist(),
+        score.tolist(),
+        strict=True,
+    ):
+        finished[b].append(_Finished(sc, lp, t, row, last))
+    best_live = cand.score.masked_fill(cand.token.eq(EOS_ID), float("-inf")).amax(1)  # (A,)
+    done = [
+        limit or _enough(finished[b], live, cfg)
+        for b, limit, live in zip(
+            beams.active.tolist(), at_limit.tolist(), best_live.tolist(), strict=True
+        )
+    ]
+    return torch.tensor(done, device=cand.score.device)
+
+
+def _enough(finished: list[_Finished], best_live: float, cfg: DecodeConfig) -> bool:
+    """K finished, or (scores only fall when alpha = beta = 0) no live row can enter the n_best."""
+    if len(finished) >= cfg.beam_size:
+        return True
+    if cfg.alpha != 0 or cfg.beta != 0 or len(finished) < cfg.n_best:
+        return False
+    return best_live <= sorted((h.score for h in finished), reverse=True)[cfg.n_best - 1]
+
+
+def _select(
+    cand: _Candidates,
+    beams: _Beams,
+    coverage: Tensor,
+    state: DecoderState,
+    keep: Tensor,
+    track_prefix: bool,
+) -> _Beams:
+    """Fill each running sentence's K slots with its K best non-EOS candidates (keep (A,)).
+
+    ``track_prefix`` keeps each row's output tokens so far, which only repetition blocking reads.
+    """
+    k = cand.score.size(1) // 2
+    # a stable sort on is-EOS keeps the score order among the non-EOS candidates
+    order = torch.argsort(cand.token.eq(EOS_ID).int(), dim=1, stable=True)[keep, :k]  # (A',K)
+    index = cand.row[keep].gather(1, order).view(-1)  # (A'*K,) rows of this step
+    tokens = cand.token[keep].gather(1, order).view(-1)
+    prefix = beams.prefix[index]
+    if track_prefix:
+        prefix = torch.cat([prefix, tokens.unsqueeze(1)], dim=1)
+    return _Beams(
+        beams.active[keep],
+        beams.limits[keep],
+        cand.score[keep].gather(1, order).view(-1),
+        tokens,
+        index,
+        coverage[index],
+        reorder(state, index),
+        prefix,
+    )
+
+
+def _finalize(
+    finished: list[list[_Finished]], history: _History, src_lens: Tensor, n_best: int
+) -> list[list[Hypothesis]]:
+    """Rank each sentence's finished hypotheses, backtrack the n_best, cut them per sentence."""
+    kept = [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]
+    flat = [h for hyps in kept for h in hyps]
+    device = history.tokens[0].device
+    ends = torch.tensor([h.step for h in flat], device=device)
+    rows = torch.tensor([h.row for h in flat], device=device)
+    last = torch.tensor([h.last for h in flat], device=device)
+    sentence = torch.tensor([b for b, hyps in enumerate(kept) for _ in hyps])
+    hypotheses = iter(
+        collect_hypotheses(
+            history.backtrack(ends, rows, last),
+            ends.cpu() + 1,
+            src_lens.cpu()[sentence],
+            torch.tensor([h.log_prob for h in flat]),
+            torch.tensor([h.score for h in flat]),
+        )
+    )
+    return [[next(hypotheses) for _ in hyps] for hyps in kept]

@@ -1,0 +1,174 @@
+"""The inference layer: a checkpoint loaded into a translator, batched search, forced decoding.
+
+Validation, nmt-translate, nmt-evaluate and the scripts all decode through here: one batch loop
+(``search_split``) for free decoding, and one teacher-forced pass (``force_decode``) for the
+attention of given translations (alignments, AER, the heatmaps of training). No command module is
+imported from here or below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nmt.checkpoint import CheckpointError, load_checkpoint, vocabularies_from
+from nmt.config import DataConfig, DecodeConfig, ModelConfig
+from nmt.data.batching import EncodedSplit, collate, epoch_batches
+from nmt.data.tokenizer import Vocabularies
+from nmt.device import Distributed, autocast, pick_device
+from nmt.inference.beam import beam_search
+from nmt.inference.search import Hypothesis, greedy
+from nmt.model import Seq2Seq, build_model
+
+log = logging.getLogger("nmt")
+
+
+@dataclass
+class Translator:
+    """A model ready to translate, in eval mode on its device, with what it was trained with.
+
+    Attributes:
+        data: the checkpoint's corpus settings (languages, test sets, ``max_tokens``).
+        path: the checkpoint file it was loaded from.
+    """
+
+    model: Seq2Seq
+    vocabs: Vocabularies
+    data: DataConfig
+    path: str
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def load_translator(location: str | None, device: str = "cpu") -> Translator:
+    """Rebuild the model of a checkpoint (file or run directory) in eval mode.
+
+    ``device`` is ``decode.device``: auto (CUDA when present), cpu or cuda.
+    """
+    if location is None:
+        raise CheckpointError("no checkpoint given: add checkpoint=<run directory or .pt file>")
+    payload = load_checkpoint(location)
+    try:
+        model_cfg = ModelConfig(**payload["config"]["model"])
+        data_cfg = DataConfig(**payload["config"]["data"])
+        vocabs = vocabularies_from(payload)
+        model = build_model(model_cfg, len(vocabs.src), len(vocabs.tgt))
+        model.load_state_dict(payload["model"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise CheckpointError(
+            f"{payload['path']}: model, configuration and vocabulary do not "
+            f"match ({str(error).splitlines()[0]})"
+        ) from None
+    model = model.to(pick_device(device, Distributed(), "decode.device")).eval()
+    return Translator(model, vocabs, data_cfg, payload["path"])
+
+
+def encode_sources(lines: Sequence[str], vocabs: Vocabularies, max_tokens: int) -> EncodedSplit:
+    """Tokenize source lines, cutting those past ``max_tokens`` pieces with a warning."""
+    ids = vocabs.src.encode_batch(lines)
+    for number, pieces in enumerate(ids, start=1):
+        if len(pieces) > max_tokens:
+            log.warning(
+                f"input line {number}: {len(pieces)} pieces, truncated to {max_tokens} "
+                "(data.max_tokens)"
+            )
+    return EncodedSplit("input", [p[:max_tokens] for p in ids], [[] for _ in ids])
+
+
+def search_split(
+    model: Seq2Seq, split: EncodedSplit, cfg: DecodeConfig, device: torch.device
+) -> list[list[Hypothesis]]:
+    """The n-best hypotheses of every source sentence of ``split``, in the split's order.
+
+    The one batch loop of validation, nmt-translate and nmt-evaluate: sentences are decoded in
+    length-sorted batches of ``cfg.batch_size``, greedily when ``beam_size`` is 1, with
+    bfloat16 matmuls when ``cfg.precision`` is bf16 (scores are still summed in float32).
+    """
+    results: list[list[Hypothesis]] = [[] for _ in range(len(split))]
+    for indices in epoch_batches(split, 10**9, cfg.batch_size, seed=None):
+        batch = collate(split, indices).to(device)
+        with autocast(device, cfg.precision):
+            if cfg.beam_size == 1:
+                found = greedy(
+                    model, batch.src, batch.src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram
+                )
+                nbest = [[hypothesis] for hypothesis in found]
+            else:
+                nbest = beam_search(model, batch.src, batch.src_lens, cfg)
+        for index, hypotheses in zip(indices, nbest):
+            results[index] = hypotheses
+    return results
+
+
+@torch.no_grad()
+def translate_lines(
+    translator: Translator, lines: Sequence[str], decode: DecodeConfig, max_tokens: int
+) -> list[list[Hypothesis]]:
+    """n-best hypotheses for every line, in input order; empty lines get no hypothesis."""
+    split = encode_sources(lines, translator.vocabs, max_tokens)
+    real = [i for i, line in enumerate(lines) if line.strip()]
+    subset = EncodedSplit("input", [split.src[i] for i in real], [[] for _ in real])
+    results: list[list[Hypothesis]] = [[] for _ in lines]
+    found = search_split(translator.model, subset, decode, translator.device)
+    for index, hypotheses in zip(real, found):
+        results[index] = hypotheses
+    return results
+
+
+@dataclass
+class ForcedAttention:
+    """The teacher-forced attention of one sentence pair, EOS row and column included.
+
+    Attributes:
+        src_labels, tgt_labels: the pieces of each side, then ``</s>``.
+        attn: (T,S) float32 weights; context: (T,D); head_attn: (h,T,S) for multihead, else None.
+    """
+
+    src_labels: list[str]
+    tgt_labels: list[str]
+    attn: np.ndarray
+    context: np.ndarray
+    head_attn: np.ndarray | None = None
+
+
+@torch.no_grad()
+def force_decode(
+    model: Seq2Seq,
+    vocabs: Vocabularies,
+    split: EncodedSplit,
+    indices: Sequence[int],
+    batch_size: int = 64,
+) -> list[ForcedAttention]:
+    """Attention and context vectors of ``model`` reading ``split[indices]``'s own translations.
+
+    Runs in eval mode on the model's device, in length-sorted batches; results in ``indices``'
+    order. Alignments (AER) and the heatmaps of training both come from here.
+    """
+    device = next(model.parameters()).device
+    subset = EncodedSplit(
+        split.name, [split.src[i] for i in indices], [split.tgt[i] for i in indices]
+    )
+    found: list[ForcedAttention | None] = [None] * len(subset)
+    was_training = model.training
+    model.eval()
+    for batch_indices in epoch_batches(subset, 10**9, batch_size, seed=None):
+        batch = collate(subset, batch_indices).to(device)
+        out = model(batch.src, batch.src_lens, batch.tgt_in)
+        for b, i in enumerate(batch_indices):
+            s, t = len(subset.src[i]) + 1, len(subset.tgt[i]) + 1
+            heads = None if out.head_attn is None else out.head_attn[b, :t, :, :s].permute(1, 0, 2)
+            found[i] = ForcedAttention(
+                vocabs.src.pieces(subset.src[i]) + ["</s>"],
+                vocabs.tgt.pieces(subset.tgt[i]) + ["</s>"],
+                out.attn[b, :t, :s].float().cpu().numpy(),
+                out.context[b, :t].float().cpu().numpy(),
+                None if heads is None else heads.float().cpu().numpy(),
+            )
+    model.train(was_training)
+    return found

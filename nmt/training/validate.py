@@ -1,0 +1,107 @@
+"""Validation: teacher-forced loss and perplexity, greedy BLEU/chrF, and the attention to show.
+
+Returns plain numbers and arrays; ``train.py`` decides what to log and keep. The plotted
+alignments are teacher-forced over a fixed set of sentences, so their axes never change and
+TensorBoard's step slider shows alignment emerging over training.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from nmt.config import PAD_ID, DecodeConfig
+from nmt.data.batching import EncodedSplit, collate, epoch_batches
+from nmt.data.prepare import PreparedCorpus
+from nmt.data.tokenizer import Vocabularies
+from nmt.inference.decoding import ForcedAttention, force_decode, search_split
+from nmt.metrics import corpus_scores
+from nmt.model import Seq2Seq
+
+
+@dataclass
+class ValidationResult:
+    loss: float  # mean cross-entropy per target token (EOS included, no label smoothing)
+    ppl: float
+    bleu: float
+    chrf: float
+    seconds: float
+    samples: list[tuple[str, str, str]] = field(default_factory=list)  # source, reference, output
+    plots: list[ForcedAttention] = field(default_factory=list)  # teacher-forced attention
+    attn_rows: list[np.ndarray] = field(default_factory=list)  # (N_i,S_i) real rows per batch
+    context_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def metric(self, name: str) -> float:
+        return getattr(self, name)
+
+
+@torch.no_grad()
+def validate(
+    model: Seq2Seq,
+    corpus: PreparedCorpus,
+    decode: DecodeConfig,
+    max_sentences: int,
+    plot_sentences: int,
+    device: torch.device,
+) -> ValidationResult:
+    """Score ``model`` on the corpus' validation split.
+
+    Args:
+        max_sentences: decode at most this many sentences for BLEU/chrF (0: all); the loss
+            always covers the whole split.
+        plot_sentences: how many sentences (the first ones, always the same) to return the
+            attention of.
+    """
+    split, vocabs = corpus.encoded["valid"], corpus.vocabs
+    sources, references = corpus.raw["valid"].src, corpus.raw["valid"].tgt
+    started, was_training = time.perf_counter(), model.training
+    model.eval()
+    total_loss, total_tokens, attn_rows, context_values = 0.0, 0, [], []
+    for indices in epoch_batches(split, 8192, decode.batch_size, seed=None):
+        batch = collate(split, indices).to(device)
+        out = model(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)
+        total_loss += float(out.loss)
+        total_tokens += batch.n_tgt_tokens
+        attn_rows.append(out.attn[batch.tgt_out != PAD_ID].float().cpu().numpy())
+        context_values.append(out.context[batch.tgt_out != PAD_ID].float().flatten()[::97].cpu())
+    loss = total_loss / max(1, total_tokens)
+    count = len(split) if max_sentences <= 0 else min(len(split), max_sentences)
+    hypotheses = decode_texts(model, split, range(count), vocabs, decode, device)
+    scores = {s.name: s.value for s in corpus_scores(hypotheses, references[:count])}
+    samples = [
+        (sources[i], references[i], hypotheses[i]) for i in range(min(count, plot_sentences))
+    ]
+    plots = force_decode(model, vocabs, split, range(min(len(split), plot_sentences)))
+    model.train(was_training)
+    return ValidationResult(
+        loss,
+        math.exp(min(loss, 50.0)),
+        scores["BLEU"],
+        scores["chrF"],
+        time.perf_counter() - started,
+        samples,
+        plots,
+        attn_rows,
+        torch.cat(context_values).numpy(),
+    )
+
+
+def decode_texts(
+    model: Seq2Seq,
+    split: EncodedSplit,
+    indices: range,
+    vocabs: Vocabularies,
+    decode: DecodeConfig,
+    device: torch.device,
+) -> list[str]:
+    """Greedy translations of ``split[indices]``, detokenized, in input order."""
+    subset = EncodedSplit(
+        split.name, [split.src[i] for i in indices], [split.tgt[i] for i in indices]
+    )
+    greedy_cfg = replace(decode, beam_size=1, n_best=1)
+    found = search_split(model, subset, greedy_cfg, device)
+    return [vocabs.tgt.decode(hypotheses[0].tokens) for hypotheses in found]

@@ -1,0 +1,126 @@
+"""The console scripts as a user runs them: subprocesses, exit codes, messages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from conftest import MULTI30K_RAW, REPO, write_text
+
+
+def run(script: str, *args: str, cwd=None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    code = f"import sys; from nmt.commands.cli import {script}; sys.argv[0] = 'nmt'; {script}()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        input=stdin,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("script", ["prepare", "train", "translate", "evaluate"])
+def test_every_script_prints_help_and_its_job_config(script):
+    shown = run(script, "--help")
+    assert shown.returncode == 0 and "data: files, generated, hf, multi30k" in shown.stdout
+    job = run(script, "--cfg", "job", "model.attention=dot")
+    assert job.returncode == 0 and "attention: dot" in job.stdout
+
+
+def test_prepare_on_mismatched_files_fails_naming_both(tmp_path):
+    write_text(tmp_path / "train.en", ["a", "b", "c"])
+    write_text(tmp_path / "train.de", ["x", "y"])
+    result = run("prepare", "data=files", f"data.root={tmp_path}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "train.en has 3 lines" in result.stderr and "train.de has 2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_prepare_rejects_a_misspelled_key(tmp_path):
+    result = run("prepare", "data.vocab_sise=10", cwd=tmp_path)
+    assert result.returncode != 0 and "vocab_sise" in result.stderr
+
+
+def test_prepare_reports_statistics_of_the_generated_corpus(tmp_path):
+    result = run("prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "vocabulary: trained" in result.stdout
+    for split in ("train", "valid", "test"):
+        assert f"\n{split} " in result.stdout
+    assert not (tmp_path / "outputs").exists()  # nmt-prepare leaves no run directory
+    again = run("prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300", cwd=tmp_path)
+    assert "vocabulary: reused" in again.stdout
+
+
+@pytest.mark.skipif(not MULTI30K_RAW.is_dir(), reason="../shared/data/multi30k is not present")
+def test_prepare_multi30k_local_copy(tmp_path):
+    result = run("prepare", "data=multi30k", f"data.root={MULTI30K_RAW}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "test_2016_flickr" in result.stdout
+    assert "loaded train: 28,998 pairs" in result.stdout  # 29,000 less 2 with a length ratio > 3
+
+
+def test_config_dir_prefers_the_copy_a_wheel_ships(tmp_path):
+    from nmt.commands.cli import config_dir
+
+    package = tmp_path / "site-packages" / "nmt"
+    (package / "configs").mkdir(parents=True)
+    assert config_dir(package) == str(tmp_path / "site-packages" / "configs")  # no copy: checkout
+    (package / "configs" / "config.yaml").write_text("defaults: []\n")
+    assert config_dir(package) == str(package / "configs")
+
+
+def test_pyproject_lists_every_package_and_ships_every_config():
+    tomllib = pytest.importorskip("tomllib")
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "nmt").rglob("__init__.py")
+    }
+    assert set(setuptools["packages"]) == on_disk | {"nmt.configs"}
+    assert setuptools["package-dir"] == {"nmt.configs": "configs"}
+    assert sorted(setuptools["package-data"]["nmt.configs"]) == ["*.yaml", "*/*.yaml"]
+    depths = {
+        len(p.relative_to(REPO / "configs").parts) for p in (REPO / "configs").rglob("*.yaml")
+    }
+    assert depths == {1, 2}  # what those globs ship: config.yaml and one level of groups
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_config_tree(tmp_path):
+    """`pip install .` (not -e) must find the configs: they ship as nmt/configs/."""
+    pytest.importorskip("setuptools")
+    source = tmp_path / "source"  # a copy, so the build leaves no build/ in the checkout
+    for name in ("nmt", "configs"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("nmt-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        "nmt/configs/" + str(p.relative_to(REPO / "configs"))
+        for p in (REPO / "configs").rglob("*.yaml")
+    }
+    assert "nmt/configs/config.yaml" in expected and expected <= names

@@ -1,0 +1,112 @@
+"""nmt-evaluate: sacreBLEU scores with signatures, and AER of attention on gold alignments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from conftest import REPO, write_text
+
+from nmt.commands.evaluate import evaluate
+from nmt.config import Config, DecodeConfig
+from nmt.data.corpus import DataError, load_split
+from nmt.inference.decoding import load_translator
+
+
+@pytest.fixture(scope="module")
+def test_split(trained_run):
+    return load_split(load_translator(str(trained_run)).data, "test")
+
+
+def test_scores_and_aer_on_the_generated_test_split(trained_run, tmp_path):
+    cfg = Config(
+        checkpoint=str(trained_run),
+        report=str(tmp_path / "report.json"),
+        decode=DecodeConfig(beam_size=3),
+    )
+    [report] = evaluate(cfg)
+    scores = {s.name: s for s in report.scores}
+    assert set(scores) == {"BLEU", "chrF", "TER"}
+    assert all("version:" in s.signature for s in scores.values())
+    assert scores["BLEU"].value > 60, "a model trained on the generated corpus translates it"
+    assert report.alignment is not None and report.alignment.aer < 0.25
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["test_sets"][0]["alignment"]["aer"] == pytest.approx(report.alignment.aer)
+
+
+def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_split, tmp_path):
+    write_text(tmp_path / "src.txt", test_split.src)
+    write_text(tmp_path / "ref.txt", test_split.tgt)
+    one_based = [
+        " ".join(
+            f"{int(i) + 1}-{int(j) + 1}" for i, j in (link.split("-") for link in line.split())
+        )
+        for line in test_split.alignments
+    ]
+    write_text(tmp_path / "gold.txt", one_based)
+    base = Config(
+        checkpoint=str(trained_run),
+        input=str(tmp_path / "src.txt"),
+        reference=str(tmp_path / "ref.txt"),
+        report=str(tmp_path / "r.json"),
+        alignments=str(tmp_path / "gold.txt"),
+        decode=DecodeConfig(beam_size=1),
+    )
+    [one] = evaluate(replace(base, alignments_one_based=True))
+    [default] = evaluate(
+        Config(
+            checkpoint=str(trained_run),
+            report=str(tmp_path / "d.json"),
+            decode=DecodeConfig(beam_size=1),
+        )
+    )
+    assert one.alignment.aer == pytest.approx(default.alignment.aer)
+    assert [s.value for s in one.scores] == pytest.approx([s.value for s in default.scores])
+    [wrong_base] = evaluate(base)  # the same file read as 0-based is shifted by one word
+    assert wrong_base.alignment.aer > one.alignment.aer + 0.2
+
+
+def test_tok_bleu_adds_the_lowercased_moses_tokenized_score(trained_run, tmp_path):
+    pytest.importorskip("sacremoses")
+    cfg = Config(
+        checkpoint=str(trained_run),
+        report=str(tmp_path / "r.json"),
+        decode=DecodeConfig(beam_size=1),
+        tok_bleu=True,
+    )
+    [report] = evaluate(cfg)
+    scores = {s.name: s for s in report.scores}
+    assert set(scores) == {"BLEU", "chrF", "TER", "BLEU-lc-tok"}
+    assert "tok:none" in scores["BLEU-lc-tok"].signature
+    assert "moses-lc-norm-tok:de" in scores["BLEU-lc-tok"].signature
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [s["name"] for s in saved["test_sets"][0]["scores"]][-1] == "BLEU-lc-tok"
+
+
+def test_language_mismatch_and_missing_reference_are_errors(trained_run, tmp_path):
+    loaded = load_translator(str(trained_run))
+    with pytest.raises(DataError, match="translates en->de"):
+        evaluate(Config(checkpoint=str(trained_run)), data=replace(loaded.data, src="de", tgt="en"))
+    with pytest.raises(DataError, match="needs both input"):
+        evaluate(Config(checkpoint=str(trained_run), input=str(tmp_path / "x")))
+
+
+def test_command_prints_scores_signatures_and_aer(trained_run, tmp_path):
+    code = (
+        "import sys; from nmt.commands.cli import evaluate; "
+        "sys.argv[0] = 'nmt-evaluate'; evaluate()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, f"checkpoint={trained_run}", "decode.beam_size=2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    for text in ("BLEU signature: nrefs:1", "chrF signature:", "TER signature:", "AER", "test "):
+        assert text in result.stdout
+    assert (trained_run / "evaluation.json").is_file()

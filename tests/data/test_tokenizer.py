@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from nmt.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from nmt.data.corpus import load_split
+from nmt.data.tokenizer import Tokenizer, build_vocabularies
+
+
+@pytest.fixture(scope="module")
+def train_split(tmp_path_factory):
+    from nmt.config import DataConfig
+
+    cfg = DataConfig(
+        generated_sizes=[600, 50, 50],
+        vocab_size=400,
+        cache_dir=str(tmp_path_factory.mktemp("cache")),
+    )
+    return cfg, load_split(cfg, "train")
+
+
+def test_special_ids_are_fixed(train_split):
+    cfg, train = train_split
+    vocabs, _, _ = build_vocabularies(train, cfg)
+    processor = vocabs.src.processor
+    assert (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id()) == (
+        PAD_ID,
+        UNK_ID,
+        BOS_ID,
+        EOS_ID,
+    )
+
+
+@pytest.mark.parametrize("spm_type", ["unigram", "bpe"])
+def test_round_trip_restores_the_original_text(train_split, spm_type):
+    cfg, train = train_split
+    vocabs, _, _ = build_vocabularies(train, replace(cfg, spm_type=spm_type))
+    for sentence in train.src[:50]:
+        assert vocabs.src.decode(vocabs.src.encode(sentence)) == sentence
+    for sentence in train.tgt[:50]:
+        assert vocabs.tgt.decode(vocabs.tgt.encode(sentence)) == sentence
+
+
+def test_decode_drops_special_ids(train_split):
+    cfg, train = train_split
+    vocabs, _, _ = build_vocabularies(train, cfg)
+    ids = vocabs.tgt.encode(train.tgt[0])
+    assert vocabs.tgt.decode([BOS_ID, *ids, EOS_ID, PAD_ID]) == train.tgt[0]
+
+
+def test_second_build_reuses_the_cache_and_settings_change_the_key(train_split):
+    cfg, train = train_split
+    first, directory, _ = build_vocabularies(train, cfg)
+    second, again, cached = build_vocabularies(train, cfg)
+    assert cached and again == directory
+    assert second.src.model_proto == first.src.model_proto
+    _, other, cached_other = build_vocabularies(train, replace(cfg, vocab_size=300))
+    assert other != directory and not cached_other
+
+
+def test_separate_vocabularies_are_trained_per_language(train_split):
+    cfg, train = train_split
+    vocabs, directory, _ = build_vocabularies(train, replace(cfg, joint_vocab=False))
+    assert not vocabs.joint
+    assert (directory / "en.model").is_file() and (directory / "de.model").is_file()
+    german_word = train.tgt[0].split()[1]
+    assert vocabs.tgt.decode(vocabs.tgt.encode(german_word)) == german_word
+
+
+def test_foreign_sentencepiece_model_is_rejected(tmp_path):
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(["a b c d e f"] * 20),
+        model_writer=model,
+        vocab_size=10,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    with pytest.raises(ValueError, match="special ids"):
+        Tokenizer(model.getvalue())
