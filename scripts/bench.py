@@ -47,7 +47,7 @@ from nmt.device import Distributed, resolve_precision
 from nmt.model import build_model, count_parameters
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.run_log import RunLog
-from nmt.training.train import Run, train_step
+from nmt.training.train import Run, TrainingLoss, train_step
 
 REPO = Path(__file__).resolve().parent.parent
 GEMM_N = 1024
@@ -227,7 +227,7 @@ def _build_run(cfg: Config, corpus: PreparedCorpus) -> Run:
     return Run(
         cfg,
         model,
-        model,
+        TrainingLoss(model),
         build_optimizer(model, cfg.train),
         LearningRate(cfg.train),
         torch.amp.GradScaler(device.type, enabled=False),

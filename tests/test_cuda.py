@@ -39,7 +39,9 @@ def test_loss_and_gradients_match_the_cpu(decoder, attention):
     tgt, _ = random_src([6, 4, 8, 2, 5], seed=1)
     losses = []
     for model, device in ((cpu, "cpu"), (gpu, "cuda")):
-        out = model(src.to(device), src_lens, tgt[:, :-1].to(device), tgt[:, 1:].to(device), 0.1)
+        out = model.loss(
+            src.to(device), src_lens, tgt[:, :-1].to(device), tgt[:, 1:].to(device), 0.1
+        )
         out.loss.backward()
         losses.append(out.loss.item())
     assert losses[1] == pytest.approx(losses[0], rel=1e-10)

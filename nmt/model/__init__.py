@@ -9,6 +9,7 @@ from nmt.config import ModelConfig
 from nmt.model.attention import Attention, AttentionOutput, build_attention
 from nmt.model.decoder import (
     BahdanauDecoder,
+    DecoderLoss,
     DecoderOutput,
     DecoderState,
     LuongDecoder,
@@ -23,6 +24,7 @@ __all__ = [
     "Attention",
     "AttentionOutput",
     "BahdanauDecoder",
+    "DecoderLoss",
     "DecoderOutput",
     "DecoderState",
     "EncoderOutput",

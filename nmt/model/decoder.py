@@ -54,17 +54,24 @@ class StepOutput(NamedTuple):
 
 
 class DecoderOutput(NamedTuple):
-    """Teacher-forced outputs: logits (B,T,V), attn (B,T,S), context (B,T,D), head_attn.
+    """Teacher-forced outputs: logits (B,T,V), attn (B,T,S), context (B,T,D), head_attn."""
 
-    Given the gold outputs, ``forward`` returns their summed cross-entropy as ``loss`` instead
-    of the logits (None then), computed without ever holding all (B,T,V) logits.
-    """
-
-    logits: Tensor | None
+    logits: Tensor
     attn: Tensor
     context: Tensor
     head_attn: Tensor | None  # (B,T,h,S) for multihead attention, else None
-    loss: Tensor | None = None  # () summed over real target tokens, when tgt_out was given
+
+
+class DecoderLoss(NamedTuple):
+    """Teacher-forced summed cross-entropy, and the attention and contexts that produced it.
+
+    The loss is computed without ever holding all (B,T,V) logits (``output_loss.py``).
+    """
+
+    loss: Tensor  # () summed over real target tokens, label-smoothed when asked
+    attn: Tensor  # (B,T,S)
+    context: Tensor  # (B,T,D)
+    head_attn: Tensor | None  # (B,T,h,S) for multihead attention, else None
 
 
 def reorder(state: DecoderState, index: Tensor) -> DecoderState:
@@ -156,18 +163,25 @@ class RNNDecoder(nn.Module):
         features, state, att = self._advance(emb, state)
         return StepOutput(self._readout(features), state, att.attn, att.context, att.head_attn)
 
-    def forward(
-        self,
-        tgt_in: Tensor,
-        enc: EncoderOutput,
-        tgt_out: Tensor | None = None,
-        label_smoothing: float = 0.0,
-    ) -> DecoderOutput:
-        """Teacher forcing over tgt_in (B,T) long = BOS y_1 ... y_{T-1}, padded with PAD_ID.
+    def forward(self, tgt_in: Tensor, enc: EncoderOutput) -> DecoderOutput:
+        """Teacher forcing over tgt_in (B,T) long = BOS y_1 ... y_{T-1}, padded with PAD_ID."""
+        features, attn, context, head_attn = self._teacher_force(tgt_in, enc)
+        return DecoderOutput(self._readout(features), attn, context, head_attn)
 
-        With ``tgt_out`` (B,T) = y_1 ... EOS, the output carries the summed (label-smoothed)
-        cross-entropy of those tokens instead of the logits.
-        """
+    def loss(
+        self, tgt_in: Tensor, enc: EncoderOutput, tgt_out: Tensor, label_smoothing: float = 0.0
+    ) -> DecoderLoss:
+        """The summed (label-smoothed) cross-entropy of tgt_out (B,T) = y_1 ... EOS, padded."""
+        features, attn, context, head_attn = self._teacher_force(tgt_in, enc)
+        loss = linear_cross_entropy(
+            self._pre_output(features), self.out.weight, self.out.bias, tgt_out, label_smoothing
+        )
+        return DecoderLoss(loss, attn, context, head_attn)
+
+    def _teacher_force(
+        self, tgt_in: Tensor, enc: EncoderOutput
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """The recurrence over tgt_in: features (B,T,F), attn, context and head_attn per step."""
         state = self.init_state(enc)
         embedded = self.dropout(self.embed(tgt_in))  # (B,T,E), all steps at once
         features, attns, contexts, heads = [], [], [], []
@@ -177,15 +191,10 @@ class RNNDecoder(nn.Module):
             attns.append(att.attn)
             contexts.append(att.context)
             heads.append(att.head_attn)
-        stacked = torch.stack(features, dim=1)  # the readout is one (B*T,H)x(H,V) matmul
         head_attn = None if heads[0] is None else torch.stack(heads, dim=1)
-        attn, context = torch.stack(attns, 1), torch.stack(contexts, 1)
-        if tgt_out is None:
-            return DecoderOutput(self._readout(stacked), attn, context, head_attn)
-        loss = linear_cross_entropy(
-            self._pre_output(stacked), self.out.weight, self.out.bias, tgt_out, label_smoothing
-        )
-        return DecoderOutput(None, attn, context, head_attn, loss)
+        # stacked, the readout is one (B*T,F)x(F,V) matmul
+        stacked = torch.stack(features, dim=1)
+        return stacked, torch.stack(attns, 1), torch.stack(contexts, 1), head_attn
 
 
 class BahdanauDecoder(RNNDecoder):

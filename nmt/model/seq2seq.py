@@ -1,7 +1,8 @@
-"""The encoder-decoder pair: ``Seq2Seq.forward(src, src_lens, tgt_in) -> DecoderOutput``.
+"""The encoder-decoder pair, one result per method: ``forward -> DecoderOutput`` (logits and
+attention), ``loss -> DecoderLoss`` (training's objective through the fused output layer).
 
-The model takes explicit tensors and returns typed outputs; the loss, batching and logging live in
-training code, so search can reuse ``encode`` and ``decoder.step`` without carrying targets.
+The model takes explicit tensors and returns typed outputs; batching and logging live in training
+code, so search can reuse ``encode`` and ``decoder.step`` without carrying targets.
 Shapes: B batch, S source length, T target length.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from nmt.model.decoder import DecoderOutput, RNNDecoder
+from nmt.model.decoder import DecoderLoss, DecoderOutput, RNNDecoder
 from nmt.model.encoder import EncoderOutput, RNNEncoder
 
 
@@ -25,17 +26,21 @@ class Seq2Seq(nn.Module):
         """src (B,S) long padded with PAD_ID, src_lens (B,) long -> EncoderOutput."""
         return self.encoder(src, src_lens)
 
-    def forward(
+    def forward(self, src: Tensor, src_lens: Tensor, tgt_in: Tensor) -> DecoderOutput:
+        """Teacher-forced logits (B,T,V), attn (B,T,S), context (B,T,D) for tgt_in (B,T)."""
+        return self.decoder(tgt_in, self.encode(src, src_lens))
+
+    def loss(
         self,
         src: Tensor,
         src_lens: Tensor,
         tgt_in: Tensor,
-        tgt_out: Tensor | None = None,
+        tgt_out: Tensor,
         label_smoothing: float = 0.0,
-    ) -> DecoderOutput:
-        """Teacher-forced logits (B,T,V), attn (B,T,S), context (B,T,D) for tgt_in (B,T);
-        with ``tgt_out`` (B,T), the summed cross-entropy ``loss`` instead of the logits."""
-        return self.decoder(tgt_in, self.encode(src, src_lens), tgt_out, label_smoothing)
+    ) -> DecoderLoss:
+        """Training's objective: the summed cross-entropy of tgt_out (B,T), through the fused
+        output layer (no (B,T,V) logits held), with the attention that produced it."""
+        return self.decoder.loss(tgt_in, self.encode(src, src_lens), tgt_out, label_smoothing)
 
 
 def init_parameters(model: nn.Module) -> None:

@@ -32,7 +32,7 @@ from nmt.config import Config, DataConfig, ModelConfig, parse_duration
 from nmt.data.batching import Batch, EncodedSplit, collate, epoch_batches
 from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, all_agree, autocast, training_device
-from nmt.model import Seq2Seq, build_model, count_parameters
+from nmt.model import DecoderLoss, Seq2Seq, build_model, count_parameters
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.progress import Progress, StopRequested, budget_spent, stop_reason
 from nmt.training.run_log import RunLog
@@ -42,13 +42,24 @@ from nmt.training.validate import ValidationResult, validate
 log = logging.getLogger("nmt")
 
 
+class TrainingLoss(nn.Module):
+    """``model.loss`` as a module's ``forward``: DDP synchronizes gradients through ``forward``."""
+
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch, tgt_in: torch.Tensor, label_smoothing: float) -> DecoderLoss:
+        return self.model.loss(batch.src, batch.src_lens, tgt_in, batch.tgt_out, label_smoothing)
+
+
 @dataclass
 class Run:
     """Everything one training run holds, built once by ``train``."""
 
     cfg: Config
     model: Seq2Seq
-    ddp_model: nn.Module  # what training calls: DDP around ``model`` under torchrun
+    objective: nn.Module  # what training calls: TrainingLoss(model), in DDP under torchrun
     optimizer: torch.optim.Optimizer
     schedule: LearningRate
     scaler: torch.amp.GradScaler  # fp16 loss scaling; a pass-through otherwise
@@ -102,7 +113,7 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     run = Run(
         cfg,
         model,
-        model,
+        TrainingLoss(model),
         build_optimizer(model, cfg.train),
         LearningRate(cfg.train),
         torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
@@ -114,7 +125,7 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     )
     if resumed is not None:
         _restore(run, resumed)
-    run.ddp_model = dist.wrap(model)
+    run.objective = dist.wrap(run.objective)
     try:
         with StopRequested() as stop:
             reason = _loop(run, stop, started_at)
@@ -243,13 +254,10 @@ def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
         if tc.sampling_prob:
             tgt_in = sampled_inputs(run.model, batch, tc.sampling_prob)
         last = index == len(group) - 1
-        sync = nullcontext() if last or run.ddp_model is run.model else run.ddp_model.no_sync()
+        sync = nullcontext() if last or not run.dist.active else run.objective.no_sync()
         with sync:
             with autocast(run.device, run.precision):
-                out = run.ddp_model(
-                    batch.src, batch.src_lens, tgt_in, batch.tgt_out, tc.label_smoothing
-                )
-                loss = out.loss / tokens
+                loss = run.objective(batch, tgt_in, tc.label_smoothing).loss / tokens
             run.scaler.scale(loss).backward()
         total += loss.item()
     run.scaler.unscale_(run.optimizer)

@@ -63,7 +63,7 @@ def validate(
     total_loss, total_tokens, attn_rows, context_values = 0.0, 0, [], []
     for indices in epoch_batches(split, 8192, decode.batch_size, seed=None):
         batch = collate(split, indices).to(device)
-        out = model(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)
+        out = model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)
         total_loss += float(out.loss)
         total_tokens += batch.n_tgt_tokens
         attn_rows.append(out.attn[batch.tgt_out != PAD_ID].float().cpu().numpy())

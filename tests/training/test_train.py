@@ -167,7 +167,7 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
         run = train_module.Run(
             cfg,
             model,
-            model,
+            train_module.TrainingLoss(model),
             build_optimizer(model, cfg.train),
             LearningRate(cfg.train),
             torch.amp.GradScaler("cpu", enabled=False),
