@@ -88,3 +88,16 @@ def test_training_on_cuda_writes_a_checkpoint_the_cpu_can_translate_with(tmp_pat
     with torch.no_grad():
         hyps = greedy(loaded.model, src, src_lens, max_len_ratio=1.5)
     assert len(hyps) == 2
+
+
+def test_aer_from_a_model_on_cuda_equals_the_cpu_one(trained_run):
+    """Forced decoding moves its batches to the model's device (it once crashed on CUDA)."""
+    from nmt.data.corpus import load_split
+    from nmt.inference.scoring import forced_alignments
+
+    links = []
+    for device in ("cpu", "cuda"):
+        translator = load_translator(str(trained_run), device=device)
+        split = load_split(translator.data, "test")
+        links.append(forced_alignments(translator, split, "argmax", 0.3, 250))
+    assert links[1] == links[0]
