@@ -126,16 +126,6 @@ def moses_lowercase_bleu(hypotheses: Sequence[str], references: Sequence[str], l
     return Score("BLEU-lc-tok", float(score), f"moses-lc-norm-tok:{lang}|{metric.get_signature()}")
 
 
-def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Default sacreBLEU corpus BLEU as a bare number, for validation and early stopping.
-
-    Raises:
-        ValueError: when the two lists differ in length or are empty.
-    """
-    _check_lengths(hypotheses, references)
-    return float(BLEU().corpus_score(list(hypotheses), [list(references)]).score)
-
-
 @dataclass(frozen=True)
 class AlignmentScores:
     """Corpus-level (micro-averaged) alignment quality; all rates in [0, 1].

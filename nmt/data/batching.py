@@ -41,11 +41,6 @@ class Batch(NamedTuple):
         return Batch(*(t.to(device, non_blocking=True) for t in self))
 
     @property
-    def src_mask(self) -> torch.Tensor:
-        """(B, S) True on real source tokens."""
-        return self.src != PAD_ID
-
-    @property
     def n_tgt_tokens(self) -> int:
         """Real target tokens including EOS: what the loss is normalized by."""
         return int((self.tgt_out != PAD_ID).sum())

@@ -199,7 +199,8 @@ def load_split(cfg: DataConfig, split: str) -> ParallelSplit:
                 f"{MULTI30K_HUB_ID} has no split {split!r}; it has "
                 f"{', '.join(MULTI30K_HUB_SPLITS)} (or give data.root= a local copy)"
             )
-        return load_hub(MULTI30K_HUB_ID, None, MULTI30K_HUB_SPLITS[split], cfg.src, cfg.tgt)
+        name = cfg.name or MULTI30K_HUB_ID  # data.name: another hub id or a local copy of it
+        return load_hub(name, None, MULTI30K_HUB_SPLITS[split], cfg.src, cfg.tgt)
     return load_hub(cfg.name, cfg.subset, split, cfg.src, cfg.tgt)
 
 

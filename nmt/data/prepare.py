@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from nmt.config import DataConfig
 from nmt.data.batching import EncodedSplit, encode_split
@@ -25,8 +24,6 @@ class PreparedCorpus:
     raw: dict[str, ParallelSplit]  # cleaned text, by split name
     encoded: dict[str, EncodedSplit]
     cleaning: dict[str, CleaningReport] = field(default_factory=dict)
-    vocab_dir: Path = Path()
-    vocab_cached: bool = False
 
 
 def prepare(
@@ -60,18 +57,20 @@ def prepare(
     if vocabs is None:
         vocabs, vocab_dir, cached = build_vocabularies(raw["train"], cfg)
     else:
-        vocab_dir, cached = Path("<checkpoint>"), True
+        vocab_dir, cached = "<checkpoint>", True
     sizes = f"joint {len(vocabs.src)}" if vocabs.joint else f"{len(vocabs.src)}/{len(vocabs.tgt)}"
     log(
         f"vocabulary: {'reused' if cached else 'trained'} {cfg.spm_type} {sizes}"
         f" pieces in {vocab_dir}"
     )
     encoded = {name: encode_split(pairs, vocabs, cfg.max_tokens) for name, pairs in raw.items()}
+    truncated = sum(e.truncated for e in encoded.values())
     log(
         f"tokenized {sum(len(e) for e in encoded.values()):,} pairs "
         f"({time.perf_counter() - started:.1f} s in all)"
+        + (f"; {truncated:,} cut to data.max_tokens={cfg.max_tokens} pieces" if truncated else "")
     )
-    return PreparedCorpus(vocabs, raw, encoded, cleaning, vocab_dir, cached)
+    return PreparedCorpus(vocabs, raw, encoded, cleaning)
 
 
 def _dropped(report: CleaningReport) -> str:

@@ -60,7 +60,6 @@ class RNNEncoder(nn.Module):
         super().__init__()
         self.layers = cfg.enc_layers
         self.directions = 2 if cfg.bidirectional else 1
-        self.output_dim = cfg.enc_hidden * self.directions
         self.embed = nn.Embedding(vocab_size, cfg.emb_dim, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(cfg.dropout)
         rnn_class = nn.LSTM if cfg.rnn == "lstm" else nn.GRU

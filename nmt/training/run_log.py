@@ -183,10 +183,7 @@ class RunLog:
 
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.dir = Path(run_dir)
-        self.enabled = enabled
-        self.writer = None
-        if enabled:
-            self.writer = TrainingLog(self.dir / "tensorboard")
+        self.writer = TrainingLog(self.dir / "tensorboard") if enabled else None
 
     def train_scalars(
         self, step: int, loss: float, lr: float, grad_norm: float, tokens_per_s: float

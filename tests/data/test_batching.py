@@ -61,6 +61,5 @@ def test_collate_pads_and_places_bos_and_eos():
     assert batch.tgt_in.tolist() == [[BOS_ID, 30, PAD_ID], [BOS_ID, 40, 41]]
     assert batch.tgt_out.tolist() == [[30, EOS_ID, PAD_ID], [40, 41, EOS_ID]]
     assert batch.indices.tolist() == [0, 1]
-    assert batch.src_mask.tolist() == [[True] * 4, [True, True, False, False]]
     assert batch.n_tgt_tokens == 5
     assert batch.to("cpu").src.dtype == torch.long

@@ -310,12 +310,18 @@ def test_scheduled_sampling_replaces_inputs_but_never_bos_or_padding(tmp_path):
     assert result.progress.step == 4
 
 
-def test_bf16_autocast_trains_on_the_cpu(tmp_path):
-    result = train(
-        tiny_config(tmp_path, max_steps=3, val_every=3, precision="bf16"), tmp_path / "run"
-    )
-    assert result.progress.step == 3
-    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+def test_bf16_autocast_trains_on_the_cpu_and_changes_the_arithmetic(tmp_path):
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        cfg = tiny_config(tmp_path / precision, max_steps=3, val_every=3, precision=precision)
+        runs[precision] = train(cfg, tmp_path / precision / "run").model
+    assert all(torch.isfinite(p).all() for p in runs["bf16"].parameters())
+    # same seed, same batches: only bfloat16 matmuls can make the weights differ
+    differences = [
+        (a - b).abs().max().item()
+        for a, b in zip(runs["fp32"].parameters(), runs["bf16"].parameters(), strict=True)
+    ]
+    assert max(differences) > 1e-4
 
 
 @pytest.mark.parametrize(("flags", "chosen"), [(set(), "fp32"), ({"amx_bf16"}, "bf16")])
