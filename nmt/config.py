@@ -212,38 +212,85 @@ class DecodeConfig:
 
 @dataclass
 class Config:
-    """The root: the four groups plus the arguments of nmt-translate / nmt-evaluate."""
+    """nmt-train's root: the four groups. Checkpoints carry it, so any command can rebuild a run."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
-    checkpoint: str | None = None  # run directory or .pt (translate, evaluate)
-    input: str | None = None  # file, or "-" for stdin (translate; evaluate with reference)
-    output: str | None = None  # file, or "-" for stdout (translate)
-    reference: str | None = None  # reference translations of `input` (evaluate)
-    alignments: str | None = None  # gold word alignments of the test set (evaluate)
-    alignments_one_based: bool = False  # gold links count from 1, as in the classic sets
+
+
+@dataclass
+class PrepareConfig:
+    """nmt-prepare's root: the corpus only."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+@dataclass
+class TranslateConfig:
+    """nmt-translate's root: a checkpoint, the search, and what to write."""
+
+    checkpoint: str | None = None  # run directory or .pt
+    input: str | None = None  # file, or "-"/unset for stdin
+    output: str | None = None  # file, or "-"/unset for stdout
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    max_tokens: int = 250  # source pieces kept per line; longer lines are cut, with a warning
     align_method: str = "argmax"  # argmax | threshold: attention -> word links
     align_threshold: float = 0.3
-    write_alignments: str | None = None  # translate: Pharaoh i-j links per output line
-    write_nbest: str | None = None  # translate: "index ||| hypothesis ||| score" lines
-    write_jsonl: str | None = None  # translate: tokens, attention and context per sentence
-    write_heatmaps: str | None = None  # translate: a directory for one figure per sentence
+    write_alignments: str | None = None  # Pharaoh i-j links per output line
+    write_nbest: str | None = None  # "index ||| hypothesis ||| score" lines
+    write_jsonl: str | None = None  # tokens, attention and context per sentence
+    write_heatmaps: str | None = None  # a directory for one figure per sentence
     heatmap_format: str = "png"  # png | svg | pdf
-    report: str | None = None  # evaluate: the JSON report's path (default: in the run dir)
-    tok_bleu: bool = False  # evaluate: also BLEU on lowercased Moses-tokenized text (sacremoses)
 
     def __post_init__(self) -> None:
         check_choice("align_method", self.align_method, ("argmax", "threshold"))
         check_choice("heatmap_format", self.heatmap_format, ("png", "svg", "pdf"))
+        check_positive("max_tokens", self.max_tokens)
+
+
+@dataclass
+class EvaluateConfig:
+    """nmt-evaluate's root: a checkpoint, the search, and what to score it on.
+
+    By default the checkpoint's own corpus and test sets; ``test_sets`` and ``data_root`` change
+    which splits and where a local copy lives; ``input`` + ``reference`` score two files instead.
+    """
+
+    checkpoint: str | None = None  # run directory or .pt
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    test_sets: list[str] | None = None  # instead of the checkpoint's data.test_sets
+    data_root: str | None = None  # instead of the checkpoint's data.root (a local copy)
+    input: str | None = None  # a source file to score, with `reference`
+    reference: str | None = None  # reference translations of `input`
+    alignments: str | None = None  # gold word alignments of the test set
+    alignments_one_based: bool = False  # gold links count from 1, as in the classic sets
+    align_method: str = "argmax"  # argmax | threshold: attention -> word links
+    align_threshold: float = 0.3
+    max_tokens: int = 250  # source and reference pieces kept per sentence
+    report: str | None = None  # the JSON report's path (default: in the run dir)
+    tok_bleu: bool = False  # also BLEU on lowercased Moses-tokenized text (sacremoses)
+
+    def __post_init__(self) -> None:
+        check_choice("align_method", self.align_method, ("argmax", "threshold"))
+        check_positive("max_tokens", self.max_tokens)
+
+
+SCHEMAS = {
+    "train_schema": Config,
+    "prepare_schema": PrepareConfig,
+    "translate_schema": TranslateConfig,
+    "evaluate_schema": EvaluateConfig,
+}
 
 
 def register_configs() -> None:
-    """Register the root schema with Hydra's ConfigStore as ``base_config``."""
+    """Register each command's root schema with Hydra's ConfigStore (``<command>_schema``)."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="base_config", node=Config)
+    for name, schema in SCHEMAS.items():
+        ConfigStore.instance().store(name=name, node=schema)
 
 
 # Special token ids, fixed for every vocabulary: the SentencePiece models are trained with these ids

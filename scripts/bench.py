@@ -152,7 +152,7 @@ def compose_preset(overrides: list[str]) -> Config:
 
     register_configs()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return OmegaConf.to_object(compose(config_name="config", overrides=overrides))
+        return OmegaConf.to_object(compose(config_name="train", overrides=overrides))
 
 
 def _sync(device: torch.device | str) -> None:

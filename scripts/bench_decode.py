@@ -151,7 +151,7 @@ def decode_commands(
             f"decode.alpha={cfg.decode.alpha}",
             f"decode.batch_size={cfg.decode.batch_size}",
             f"decode.device={device}",
-            f"data.max_tokens={cfg.data.max_tokens}",
+            f"max_tokens={cfg.data.max_tokens}",
         ]
         result = run_measured(command, threads)
         if result.returncode != 0:

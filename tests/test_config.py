@@ -15,7 +15,7 @@ register_configs()
 
 def compose_config(overrides: list[str]) -> Config:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return OmegaConf.to_object(compose(config_name="config", overrides=overrides))
+        return OmegaConf.to_object(compose(config_name="train", overrides=overrides))
 
 
 # the options a data source cannot do without

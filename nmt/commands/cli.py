@@ -1,7 +1,8 @@
 """Hydra entry points: the only module that sees a DictConfig.
 
-Each console script composes the same config tree (configs/), converts it once to the typed
-``Config`` (which runs the schema's checks) and hands plain dataclasses to the library. Errors in
+Each console script composes its own primary config (configs/<command>.yaml) over the shared
+groups, converts it once to its typed schema (which runs the checks: an option the command does
+not have is an error naming it) and hands plain dataclasses to the library. Errors in
 the user's input end the process with one clear line and a non-zero status, not a traceback.
 """
 
@@ -11,13 +12,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import nmt
-from nmt.config import Config, register_configs
+from nmt.config import Config, EvaluateConfig, PrepareConfig, TranslateConfig, register_configs
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # nmt/
 
@@ -26,23 +28,16 @@ def config_dir(package: Path = PACKAGE_DIR) -> str:
     """The config tree: the copy a wheel ships as nmt/configs, else the checkout's configs/
     (a source tree or an editable install)."""
     shipped = package / "configs"
-    return str(shipped if (shipped / "config.yaml").is_file() else package.parent / "configs")
+    return str(shipped if (shipped / "train.yaml").is_file() else package.parent / "configs")
 
 
 CONFIG_DIR = config_dir()
-# Scripts that produce no run directory: no outputs/ folder, no log file, stdout left to the task.
-QUIET_RUN = [
-    "hydra.output_subdir=null",
-    "hydra.run.dir=.",
-    "hydra/job_logging=none",
-    "hydra/hydra_logging=none",
-]
 
 
-def _entry_point(task: Callable[[Config], None], quiet: bool) -> Callable[[], None]:
-    """Wrap ``task`` as a Hydra app over the shared config tree."""
+def _entry_point(name: str, task: Callable[[Any], None]) -> Callable[[], None]:
+    """Wrap ``task`` as a Hydra app over ``configs/<name>.yaml``, the command's own config."""
 
-    @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+    @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=name)
     def main(cfg: DictConfig) -> None:
         try:
             config = OmegaConf.to_object(cfg)
@@ -55,15 +50,12 @@ def _entry_point(task: Callable[[Config], None], quiet: bool) -> Callable[[], No
 
     def run() -> None:
         register_configs()
-        if quiet and not any(arg.startswith(("--help", "-h", "--hydra-help")) for arg in sys.argv):
-            user_keys = {arg.split("=", 1)[0] for arg in sys.argv[1:]}
-            sys.argv += [o for o in QUIET_RUN if o.split("=", 1)[0] not in user_keys]
         main()
 
     return run
 
 
-def _prepare(cfg: Config) -> None:
+def _prepare(cfg: PrepareConfig) -> None:
     from nmt.data.prepare import prepare, statistics_table
 
     corpus = prepare(cfg.data, ["valid", *cfg.data.test_sets])
@@ -87,24 +79,19 @@ def _train(cfg: Config) -> None:
         train(cfg, Path(hydra.runtime.output_dir), started_at)
 
 
-def _translate(cfg: Config) -> None:
+def _translate(cfg: TranslateConfig) -> None:
     from nmt.commands.translate import translate
 
     translate(cfg)
 
 
-def _evaluate(cfg: Config) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
+def _evaluate(cfg: EvaluateConfig) -> None:
     from nmt.commands.evaluate import evaluate
 
-    # Test sets come from the checkpoint's own data settings unless the user named data ones.
-    overrides = HydraConfig.get().overrides.task
-    data_given = any(o.lstrip("+~").startswith("data") for o in overrides)
-    evaluate(cfg, data=cfg.data if data_given else None)
+    evaluate(cfg)
 
 
-prepare = _entry_point(_prepare, quiet=True)
-train = _entry_point(_train, quiet=False)
-translate = _entry_point(_translate, quiet=True)
-evaluate = _entry_point(_evaluate, quiet=True)
+prepare = _entry_point("prepare", _prepare)
+train = _entry_point("train", _train)
+translate = _entry_point("translate", _translate)
+evaluate = _entry_point("evaluate", _evaluate)

@@ -7,19 +7,20 @@ presenting the figures; translating and scoring are ``nmt.inference.scoring``'s.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from nmt.checkpoint import CHECKPOINT_DIR
-from nmt.config import Config, DataConfig
+from nmt.config import DataConfig, EvaluateConfig
 from nmt.data.corpus import DataError, ParallelSplit, load_split, read_lines
 from nmt.inference.align import read_pharaoh
 from nmt.inference.decoding import Translator, load_translator
 from nmt.inference.scoring import GoldAlignments, TestSetReport, score_split, split_gold
 
 
-def test_sets(cfg: Config, data: DataConfig) -> list[ParallelSplit]:
-    """The test sets to score: ``input``/``reference`` files, or ``data.test_sets``."""
+def test_sets(cfg: EvaluateConfig, data: DataConfig) -> list[ParallelSplit]:
+    """The test sets to score: ``input``/``reference`` files, or the checkpoint's corpus' test
+    sets (``data``), with ``test_sets`` and ``data_root`` taking the place of its own."""
     if cfg.input or cfg.reference:
         if not (cfg.input and cfg.reference):
             raise DataError("nmt-evaluate needs both input=<source file> and reference=<file>")
@@ -30,10 +31,11 @@ def test_sets(cfg: Config, data: DataConfig) -> list[ParallelSplit]:
                 f"{cfg.reference} has {len(references)}"
             )
         return [ParallelSplit(Path(cfg.input).name, sources, references, cfg.input)]
-    return [load_split(data, name) for name in data.test_sets]
+    data = replace(data, root=cfg.data_root or data.root)
+    return [load_split(data, name) for name in cfg.test_sets or data.test_sets]
 
 
-def gold_alignments(cfg: Config, split: ParallelSplit) -> GoldAlignments | None:
+def gold_alignments(cfg: EvaluateConfig, split: ParallelSplit) -> GoldAlignments | None:
     """Gold links from ``alignments=<file>``, else the split's own, when there are any."""
     if not cfg.alignments:
         return split_gold(split)
@@ -41,32 +43,24 @@ def gold_alignments(cfg: Config, split: ParallelSplit) -> GoldAlignments | None:
     return GoldAlignments([s for s, _ in pairs], [p for _, p in pairs], cfg.alignments)
 
 
-def evaluate_split(cfg: Config, translator: Translator, split: ParallelSplit) -> TestSetReport:
+def evaluate_split(
+    cfg: EvaluateConfig, translator: Translator, split: ParallelSplit
+) -> TestSetReport:
     return score_split(
         translator,
         split,
         cfg.decode,
-        cfg.data.max_tokens,
+        cfg.max_tokens,
         gold_alignments(cfg, split),
         (cfg.align_method, cfg.align_threshold),
         cfg.tok_bleu,
     )
 
 
-def evaluate(cfg: Config, data: DataConfig | None = None) -> list[TestSetReport]:
-    """The nmt-evaluate command: print a table, write a JSON report.
-
-    ``data`` is where the test sets come from: the command line's data config when the user
-    gave one, else the checkpoint's own (so a model is evaluated on its corpus by default).
-    """
+def evaluate(cfg: EvaluateConfig) -> list[TestSetReport]:
+    """The nmt-evaluate command: print a table, write a JSON report."""
     translator = load_translator(cfg.checkpoint, cfg.decode.device)
-    data = data or translator.data
-    if (data.src, data.tgt) != (translator.data.src, translator.data.tgt):
-        raise DataError(
-            f"the checkpoint translates {translator.data.src}->{translator.data.tgt}, but "
-            f"data.src={data.src} data.tgt={data.tgt}"
-        )
-    reports = [evaluate_split(cfg, translator, split) for split in test_sets(cfg, data)]
+    reports = [evaluate_split(cfg, translator, split) for split in test_sets(cfg, translator.data)]
     print(report_table(reports, cfg))
     path = Path(cfg.report) if cfg.report else _run_dir_of(translator.path) / "evaluation.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +84,7 @@ def _run_dir_of(checkpoint: str) -> Path:
     return directory.parent if directory.name == CHECKPOINT_DIR else directory
 
 
-def report_table(reports: list[TestSetReport], cfg: Config) -> str:
+def report_table(reports: list[TestSetReport], cfg: EvaluateConfig) -> str:
     search = (
         "greedy"
         if cfg.decode.beam_size == 1

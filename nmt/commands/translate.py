@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
-from nmt.config import Config
+from nmt.config import TranslateConfig
 from nmt.data.corpus import DataError, read_lines
 from nmt.inference.align import format_pharaoh, word_alignment
 from nmt.inference.decoding import Translator, load_translator, translate_lines
@@ -47,7 +47,7 @@ def _read_input(path: str | None) -> Iterator[list[str]]:
         raise DataError(f"stdin: not valid UTF-8 ({error.reason})") from None
 
 
-def translate(cfg: Config) -> None:
+def translate(cfg: TranslateConfig) -> None:
     """The nmt-translate command."""
     translator = load_translator(cfg.checkpoint, cfg.decode.device)
     offset = 0
@@ -59,7 +59,7 @@ def translate(cfg: Config) -> None:
         }
         for lines in _read_input(cfg.input):
             for number, hypotheses in enumerate(
-                translate_lines(translator, lines, cfg.decode, cfg.data.max_tokens), start=offset
+                translate_lines(translator, lines, cfg.decode, cfg.max_tokens), start=offset
             ):
                 _write(cfg, translator, lines[number - offset], number, hypotheses, out, extras)
             offset += len(lines)
@@ -67,7 +67,7 @@ def translate(cfg: Config) -> None:
 
 
 def _write(
-    cfg: Config,
+    cfg: TranslateConfig,
     translator: Translator,
     source: str,
     number: int,
@@ -88,7 +88,7 @@ def _write(
 
 
 def _write_attention(
-    cfg: Config,
+    cfg: TranslateConfig,
     translator: Translator,
     source: str,
     number: int,
@@ -99,7 +99,7 @@ def _write_attention(
     vocabs = translator.vocabs
     src_labels, tgt_labels, links = [], [], set()
     if best is not None:
-        src_pieces = vocabs.src.pieces(vocabs.src.encode(source)[: cfg.data.max_tokens])
+        src_pieces = vocabs.src.pieces(vocabs.src.encode(source)[: cfg.max_tokens])
         tgt_pieces = vocabs.tgt.pieces(best.tokens)
         attn = best.attn.numpy()  # (T,S): T has an EOS row unless search hit the length limit
         links = word_alignment(attn, src_pieces, tgt_pieces, cfg.align_method, cfg.align_threshold)

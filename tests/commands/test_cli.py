@@ -23,12 +23,50 @@ def run(script: str, *args: str, cwd=None, stdin: str | None = None) -> subproce
     )
 
 
-@pytest.mark.parametrize("script", ["prepare", "train", "translate", "evaluate"])
-def test_every_script_prints_help_and_its_job_config(script):
+# per command: the groups it composes, groups it must not show, and one option of its own
+COMMANDS = {
+    "prepare": (
+        ["data: files, generated, hf, multi30k"],
+        ["model", "train", "decode"],
+        "data.vocab_size=300",
+    ),
+    "train": (
+        ["data: files, generated, hf, multi30k", "experiment: demo"],
+        [],
+        "model.attention=dot",
+    ),
+    "translate": (["decode: default"], ["data", "model", "train"], "decode.beam_size=3"),
+    "evaluate": (["decode: default"], ["data", "model", "train"], "decode.beam_size=3"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(COMMANDS))
+def test_every_script_prints_its_own_help_and_job_config(script):
+    groups, absent, option = COMMANDS[script]
     shown = run(script, "--help")
-    assert shown.returncode == 0 and "data: files, generated, hf, multi30k" in shown.stdout
-    job = run(script, "--cfg", "job", "model.attention=dot")
-    assert job.returncode == 0 and "attention: dot" in job.stdout
+    assert shown.returncode == 0
+    assert all(group in shown.stdout for group in groups)
+    lines = shown.stdout.splitlines()
+    assert not [line for line in lines if line.split(":")[0] in absent], "another command's options"
+    job = run(script, "--cfg", "job", option)
+    key, value = option.rsplit("=", 1)
+    assert job.returncode == 0 and f"{key.split('.')[-1]}: {value}" in job.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "option"),
+    [
+        ("translate", "model.attention=dot"),
+        ("evaluate", "train.lr=1"),
+        ("prepare", "decode.beam_size=2"),
+    ],
+)
+def test_an_option_the_command_does_not_have_is_refused_by_name(script, option):
+    result = run(
+        script, option, "checkpoint=nowhere" if script != "prepare" else "data.vocab_size=9"
+    )
+    assert result.returncode != 0
+    assert f"Could not override '{option.split('=')[0]}'" in result.stderr
 
 
 def test_prepare_on_mismatched_files_fails_naming_both(tmp_path):
@@ -70,7 +108,7 @@ def test_config_dir_prefers_the_copy_a_wheel_ships(tmp_path):
     package = tmp_path / "site-packages" / "nmt"
     (package / "configs").mkdir(parents=True)
     assert config_dir(package) == str(tmp_path / "site-packages" / "configs")  # no copy: checkout
-    (package / "configs" / "config.yaml").write_text("defaults: []\n")
+    (package / "configs" / "train.yaml").write_text("defaults: []\n")
     assert config_dir(package) == str(package / "configs")
 
 
@@ -87,7 +125,7 @@ def test_pyproject_lists_every_package_and_ships_every_config():
     depths = {
         len(p.relative_to(REPO / "configs").parts) for p in (REPO / "configs").rglob("*.yaml")
     }
-    assert depths == {1, 2}  # what those globs ship: config.yaml and one level of groups
+    assert depths == {1, 2}  # what those globs ship: the primary configs and one level of groups
 
 
 @pytest.mark.slow
@@ -123,4 +161,4 @@ def test_the_wheel_carries_the_config_tree(tmp_path):
         "nmt/configs/" + str(p.relative_to(REPO / "configs"))
         for p in (REPO / "configs").rglob("*.yaml")
     }
-    assert "nmt/configs/config.yaml" in expected and expected <= names
+    assert "nmt/configs/train.yaml" in expected and expected <= names

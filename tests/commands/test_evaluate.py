@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, write_text
 
 from nmt.commands.evaluate import evaluate
-from nmt.config import Config, DecodeConfig
+from nmt.config import DecodeConfig, EvaluateConfig
 from nmt.data.corpus import DataError, load_split
 from nmt.inference.decoding import load_translator
 
@@ -22,7 +22,7 @@ def test_split(trained_run):
 
 
 def test_scores_and_aer_on_the_generated_test_split(trained_run, tmp_path):
-    cfg = Config(
+    cfg = EvaluateConfig(
         checkpoint=str(trained_run),
         report=str(tmp_path / "report.json"),
         decode=DecodeConfig(beam_size=3),
@@ -47,7 +47,7 @@ def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_
         for line in test_split.alignments
     ]
     write_text(tmp_path / "gold.txt", one_based)
-    base = Config(
+    base = EvaluateConfig(
         checkpoint=str(trained_run),
         input=str(tmp_path / "src.txt"),
         reference=str(tmp_path / "ref.txt"),
@@ -57,7 +57,7 @@ def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_
     )
     [one] = evaluate(replace(base, alignments_one_based=True))
     [default] = evaluate(
-        Config(
+        EvaluateConfig(
             checkpoint=str(trained_run),
             report=str(tmp_path / "d.json"),
             decode=DecodeConfig(beam_size=1),
@@ -71,7 +71,7 @@ def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_
 
 def test_tok_bleu_adds_the_lowercased_moses_tokenized_score(trained_run, tmp_path):
     pytest.importorskip("sacremoses")
-    cfg = Config(
+    cfg = EvaluateConfig(
         checkpoint=str(trained_run),
         report=str(tmp_path / "r.json"),
         decode=DecodeConfig(beam_size=1),
@@ -86,12 +86,20 @@ def test_tok_bleu_adds_the_lowercased_moses_tokenized_score(trained_run, tmp_pat
     assert [s["name"] for s in saved["test_sets"][0]["scores"]][-1] == "BLEU-lc-tok"
 
 
-def test_language_mismatch_and_missing_reference_are_errors(trained_run, tmp_path):
-    loaded = load_translator(str(trained_run))
-    with pytest.raises(DataError, match="translates en->de"):
-        evaluate(Config(checkpoint=str(trained_run)), data=replace(loaded.data, src="de", tgt="en"))
+def test_test_sets_replace_the_checkpoints_own(trained_run, tmp_path):
+    cfg = EvaluateConfig(
+        checkpoint=str(trained_run),
+        test_sets=["valid"],
+        report=str(tmp_path / "r.json"),
+        decode=DecodeConfig(beam_size=1),
+    )
+    [report] = evaluate(cfg)
+    assert (report.name, report.sentences) == ("valid", 100)  # trained_run's validation split
+
+
+def test_a_missing_reference_is_an_error(trained_run, tmp_path):
     with pytest.raises(DataError, match="needs both input"):
-        evaluate(Config(checkpoint=str(trained_run), input=str(tmp_path / "x")))
+        evaluate(EvaluateConfig(checkpoint=str(trained_run), input=str(tmp_path / "x")))
 
 
 def test_command_prints_scores_signatures_and_aer(trained_run, tmp_path):

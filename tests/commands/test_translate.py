@@ -12,7 +12,7 @@ from conftest import REPO, write_text
 
 from nmt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nmt.commands.translate import translate
-from nmt.config import Config, DecodeConfig
+from nmt.config import DecodeConfig, TranslateConfig
 from nmt.data.corpus import DataError
 from nmt.inference.decoding import load_translator, translate_lines
 
@@ -43,7 +43,7 @@ def test_sources(trained_run) -> list[str]:
 def test_line_count_order_and_empty_lines_are_kept(trained_run, test_sources, tmp_path):
     lines = [test_sources[0], "", test_sources[5], "   ", test_sources[3]]
     write_text(tmp_path / "in.en", lines)
-    cfg = Config(
+    cfg = TranslateConfig(
         checkpoint=str(trained_run),
         input=str(tmp_path / "in.en"),
         output=str(tmp_path / "out.de"),
@@ -120,7 +120,7 @@ def test_long_inputs_are_truncated_with_a_warning(trained_run, test_sources, tmp
     long_line = " ".join(test_sources[:30])
     result = run_translate(
         f"checkpoint={trained_run}",
-        "data.max_tokens=20",
+        "max_tokens=20",
         "decode.beam_size=1",
         stdin=long_line + "\n",
         cwd=tmp_path,
@@ -163,7 +163,7 @@ def test_checkpoint_with_a_mismatched_vocabulary_is_rejected(trained_run, tmp_pa
 def test_unreadable_input_is_a_clear_error(trained_run, tmp_path):
     (tmp_path / "latin1.en").write_bytes("ok\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"latin1\.en:2: not valid UTF-8"):
-        translate(Config(checkpoint=str(trained_run), input=str(tmp_path / "latin1.en")))
+        translate(TranslateConfig(checkpoint=str(trained_run), input=str(tmp_path / "latin1.en")))
     result = run_translate(
         f"checkpoint={trained_run}", f"input={tmp_path / 'missing.en'}", cwd=tmp_path
     )
