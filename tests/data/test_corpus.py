@@ -118,11 +118,20 @@ def test_cleaning_length_ratio_filter():
     assert cleaned.src == ["a b c d"] and report.dropped == {"length ratio above 2": 1}
 
 
-def test_generated_source_builds_its_cache_once(generated_cfg):
+def test_generated_source_builds_its_cache_once(generated_cfg, monkeypatch):
+    import nmt.data.generated as generated_module
+
+    calls = []
+    real = generated_module.generate_splits
+    monkeypatch.setattr(
+        generated_module, "generate_splits", lambda *args: calls.append(args) or real(*args)
+    )
     test = load_split(generated_cfg, "test")
     assert len(test) == 50 and test.alignments is not None and len(test.alignments) == 50
-    again = load_split(generated_cfg, "test")
-    assert again.src == test.src
+    again = load_split(generated_cfg, "train")
+    assert len(calls) == 1  # the second split comes from the files the first one wrote
+    assert len(again) == 600 and load_split(generated_cfg, "test").src == test.src
+    assert len(calls) == 1
 
 
 def test_generated_source_reverses_alignments_for_german_to_english(generated_cfg):
