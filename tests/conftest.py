@@ -6,8 +6,18 @@ import gzip
 from pathlib import Path
 
 import pytest
+import torch
 
-from nmt.config import DataConfig
+from nmt.config import (
+    EOS_ID,
+    PAD_ID,
+    Config,
+    DataConfig,
+    DecodeConfig,
+    ModelConfig,
+    TrainConfig,
+)
+from nmt.model import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 MULTI30K_RAW = REPO.parent / "shared" / "data" / "multi30k" / "raw"
@@ -83,3 +93,76 @@ def trained_run(tmp_path_factory) -> Path:
 
 
 TRAINED_STEPS = 600
+
+
+# Tiny models and configs shared by the search, training and CUDA tests.
+VOCAB = 20
+SRC_LENS = [7, 3, 5, 9, 4]
+
+
+def tiny_model(
+    decoder: str = "luong",
+    attention: str = "bahdanau",
+    vocab: int = VOCAB,
+    eos_bias: float = 0.0,
+    seed: int = 0,
+):
+    """A seeded eval-mode model, its weights doubled so its distributions vary with the state.
+
+    At initialization the output distribution hardly depends on the state; sharpened, this
+    model ends some hypotheses with EOS and runs others to the maximum length.
+    """
+    torch.manual_seed(seed)
+    cfg = ModelConfig(
+        emb_dim=16,
+        enc_hidden=16,
+        dec_hidden=32,
+        attn_dim=16,
+        heads=2,
+        dropout=0.0,
+        decoder=decoder,
+        attention=attention,
+    )
+    model = build_model(cfg, vocab, vocab).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param *= 2.0
+        model.decoder.out.bias[EOS_ID] += eos_bias
+    return model
+
+
+def random_src(lens: list[int], vocab: int = VOCAB, seed: int = 0):
+    """(B,S) random ids ending with EOS, padded with PAD, as ``batching.collate`` makes them."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.full((len(lens), max(lens)), PAD_ID, dtype=torch.long)
+    for b, n in enumerate(lens):
+        src[b, : n - 1] = torch.randint(4, vocab, (n - 1,), generator=gen)
+        src[b, n - 1] = EOS_ID
+    return src, torch.tensor(lens)
+
+
+def tiny_config(tmp_path: Path, **train_options) -> Config:
+    data = DataConfig(
+        generated_sizes=[300, 30, 30],
+        cache_dir=str(tmp_path / "cache"),
+        vocab_size=200,
+        batch_tokens=400,
+        batch_sents=16,
+    )
+    model = ModelConfig(emb_dim=16, enc_hidden=16, dec_hidden=32, dropout=0.1)
+    options = {
+        "max_steps": 12,
+        "val_every": 6,
+        "log_every": 3,
+        "progress": False,
+        "val_sentences": 10,
+        "plot_sentences": 2,
+        "threads": 1,
+        **train_options,
+    }
+    return Config(
+        data=data,
+        model=model,
+        train=TrainConfig(**options),
+        decode=DecodeConfig(beam_size=1, max_len_ratio=1.5),
+    )

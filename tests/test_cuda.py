@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_search import SRC_LENS, random_src, tiny_model
-from test_train import tiny_config
+from conftest import SRC_LENS, random_src, tiny_config, tiny_model
 
 from nmt.config import DecodeConfig
 from nmt.inference.beam import beam_search

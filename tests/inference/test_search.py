@@ -7,56 +7,13 @@ import math
 
 import pytest
 import torch
+from conftest import SRC_LENS, random_src, tiny_model
 
-from nmt.config import BOS_ID, EOS_ID, PAD_ID, DecodeConfig, ModelConfig
+from nmt.config import BOS_ID, EOS_ID, PAD_ID, DecodeConfig
 from nmt.inference import beam
 from nmt.inference.beam import beam_search
 from nmt.inference.search import Hypothesis, greedy
-from nmt.model import DecoderState, StepOutput, build_model
-
-VOCAB = 20
-SRC_LENS = [7, 3, 5, 9, 4]
-
-
-def tiny_model(
-    decoder: str = "luong",
-    attention: str = "bahdanau",
-    vocab: int = VOCAB,
-    eos_bias: float = 0.0,
-    seed: int = 0,
-):
-    """A seeded eval-mode model, its weights doubled so its distributions vary with the state.
-
-    At initialization the output distribution hardly depends on the state; sharpened, this
-    model ends some hypotheses with EOS and runs others to the maximum length.
-    """
-    torch.manual_seed(seed)
-    cfg = ModelConfig(
-        emb_dim=16,
-        enc_hidden=16,
-        dec_hidden=32,
-        attn_dim=16,
-        heads=2,
-        dropout=0.0,
-        decoder=decoder,
-        attention=attention,
-    )
-    model = build_model(cfg, vocab, vocab).eval()
-    with torch.no_grad():
-        for param in model.parameters():
-            param *= 2.0
-        model.decoder.out.bias[EOS_ID] += eos_bias
-    return model
-
-
-def random_src(lens: list[int], vocab: int = VOCAB, seed: int = 0):
-    """(B,S) random ids ending with EOS, padded with PAD, as ``batching.collate`` makes them."""
-    gen = torch.Generator().manual_seed(seed)
-    src = torch.full((len(lens), max(lens)), PAD_ID, dtype=torch.long)
-    for b, n in enumerate(lens):
-        src[b, : n - 1] = torch.randint(4, vocab, (n - 1,), generator=gen)
-        src[b, n - 1] = EOS_ID
-    return src, torch.tensor(lens)
+from nmt.model import DecoderState, StepOutput
 
 
 def ends_with_eos(hyp: Hypothesis) -> bool:

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, tiny_config
 
 import nmt.device as device_module
 import nmt.model.decoder as decoder_module
 import nmt.training.train as train_module
 from nmt.checkpoint import load_checkpoint, save_checkpoint
-from nmt.config import Config, DataConfig, DecodeConfig, ModelConfig, TrainConfig
 from nmt.training.scheduled_sampling import sampled_inputs
 from nmt.training.train import train
 
@@ -35,33 +34,6 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
         "model.enc_hidden=16",
         "model.dec_hidden=32",
     ]
-
-
-def tiny_config(tmp_path: Path, **train_options) -> Config:
-    data = DataConfig(
-        generated_sizes=[300, 30, 30],
-        cache_dir=str(tmp_path / "cache"),
-        vocab_size=200,
-        batch_tokens=400,
-        batch_sents=16,
-    )
-    model = ModelConfig(emb_dim=16, enc_hidden=16, dec_hidden=32, dropout=0.1)
-    options = {
-        "max_steps": 12,
-        "val_every": 6,
-        "log_every": 3,
-        "progress": False,
-        "val_sentences": 10,
-        "plot_sentences": 2,
-        "threads": 1,
-        **train_options,
-    }
-    return Config(
-        data=data,
-        model=model,
-        train=TrainConfig(**options),
-        decode=DecodeConfig(beam_size=1, max_len_ratio=1.5),
-    )
 
 
 def test_resume_continues_bit_for_bit(tmp_path):
