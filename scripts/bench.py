@@ -44,10 +44,10 @@ from nmt.config import Config, ModelConfig, register_configs
 from nmt.data.batching import Batch, collate, epoch_batches
 from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, resolve_precision
-from nmt.model import build_model, count_parameters
+from nmt.model import Seq2SeqLoss, build_model, count_parameters
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.run_log import RunLog
-from nmt.training.train import Run, TrainingLoss, train_step
+from nmt.training.train import Run, train_step
 
 REPO = Path(__file__).resolve().parent.parent
 GEMM_N = 1024
@@ -227,7 +227,7 @@ def _build_run(cfg: Config, corpus: PreparedCorpus) -> Run:
     return Run(
         cfg,
         model,
-        TrainingLoss(model),
+        Seq2SeqLoss(model),
         build_optimizer(model, cfg.train),
         LearningRate(cfg.train),
         torch.amp.GradScaler(device.type, enabled=False),

@@ -18,7 +18,7 @@ from nmt.model.decoder import (
     reorder,
 )
 from nmt.model.encoder import EncoderOutput, RNNEncoder
-from nmt.model.seq2seq import Seq2Seq, count_parameters, init_parameters
+from nmt.model.seq2seq import Seq2Seq, Seq2SeqLoss, count_parameters, init_parameters
 
 __all__ = [
     "Attention",
@@ -32,6 +32,7 @@ __all__ = [
     "RNNDecoder",
     "RNNEncoder",
     "Seq2Seq",
+    "Seq2SeqLoss",
     "StepOutput",
     "build_attention",
     "build_model",

@@ -43,6 +43,25 @@ class Seq2Seq(nn.Module):
         return self.decoder.loss(tgt_in, self.encode(src, src_lens), tgt_out, label_smoothing)
 
 
+class Seq2SeqLoss(nn.Module):
+    """``Seq2Seq.loss`` as a module's ``forward``: training wraps this in DDP, which syncs
+    gradients through ``forward`` only."""
+
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        tgt_in: Tensor,
+        tgt_out: Tensor,
+        label_smoothing: float = 0.0,
+    ) -> DecoderLoss:
+        return self.model.loss(src, src_lens, tgt_in, tgt_out, label_smoothing)
+
+
 def init_parameters(model: nn.Module) -> None:
     """Xavier-uniform weight matrices, zero biases, embeddings N(0, E^-1/2) with a zero pad row.
 

@@ -32,7 +32,7 @@ from nmt.config import Config, DataConfig, ModelConfig, parse_duration
 from nmt.data.batching import Batch, EncodedSplit, collate, epoch_batches
 from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, all_agree, autocast, training_device
-from nmt.model import DecoderLoss, Seq2Seq, build_model, count_parameters
+from nmt.model import Seq2Seq, Seq2SeqLoss, build_model, count_parameters
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.progress import Progress, StopRequested, budget_spent, stop_reason
 from nmt.training.run_log import RunLog
@@ -42,24 +42,13 @@ from nmt.training.validate import ValidationResult, validate
 log = logging.getLogger("nmt")
 
 
-class TrainingLoss(nn.Module):
-    """``model.loss`` as a module's ``forward``: DDP synchronizes gradients through ``forward``."""
-
-    def __init__(self, model: Seq2Seq) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Batch, tgt_in: torch.Tensor, label_smoothing: float) -> DecoderLoss:
-        return self.model.loss(batch.src, batch.src_lens, tgt_in, batch.tgt_out, label_smoothing)
-
-
 @dataclass
 class Run:
     """Everything one training run holds, built once by ``train``."""
 
     cfg: Config
     model: Seq2Seq
-    objective: nn.Module  # what training calls: TrainingLoss(model), in DDP under torchrun
+    objective: nn.Module  # what training calls: Seq2SeqLoss(model), in DDP under torchrun
     optimizer: torch.optim.Optimizer
     schedule: LearningRate
     scaler: torch.amp.GradScaler  # fp16 loss scaling; a pass-through otherwise
@@ -113,7 +102,7 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     run = Run(
         cfg,
         model,
-        TrainingLoss(model),
+        Seq2SeqLoss(model),
         build_optimizer(model, cfg.train),
         LearningRate(cfg.train),
         torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
@@ -257,7 +246,10 @@ def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
         sync = nullcontext() if last or not run.dist.active else run.objective.no_sync()
         with sync:
             with autocast(run.device, run.precision):
-                loss = run.objective(batch, tgt_in, tc.label_smoothing).loss / tokens
+                out = run.objective(
+                    batch.src, batch.src_lens, tgt_in, batch.tgt_out, tc.label_smoothing
+                )
+                loss = out.loss / tokens
             run.scaler.scale(loss).backward()
         total += loss.item()
     run.scaler.unscale_(run.optimizer)

@@ -18,6 +18,7 @@ import nmt.device as device_module
 import nmt.model.decoder as decoder_module
 import nmt.training.train as train_module
 from nmt.checkpoint import load_checkpoint, save_checkpoint
+from nmt.model import Seq2SeqLoss
 from nmt.training.scheduled_sampling import sampled_inputs
 from nmt.training.train import train
 
@@ -139,7 +140,7 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
         run = train_module.Run(
             cfg,
             model,
-            train_module.TrainingLoss(model),
+            Seq2SeqLoss(model),
             build_optimizer(model, cfg.train),
             LearningRate(cfg.train),
             torch.amp.GradScaler("cpu", enabled=False),
