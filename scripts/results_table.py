@@ -1,4 +1,4 @@
-"""The README's Multi30k results rows: evaluate trained runs greedy and with beam 5.
+"""The Multi30k results rows of docs/RESULTS.md: evaluate trained runs greedy and with beam 5.
 
     python scripts/results_table.py runs/deen_15m runs/ende_15m [--out docs/results.json]
 
