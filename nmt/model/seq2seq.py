@@ -51,15 +51,9 @@ class Seq2SeqLoss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(
-        self,
-        src: Tensor,
-        src_lens: Tensor,
-        tgt_in: Tensor,
-        tgt_out: Tensor,
-        label_smoothing: float = 0.0,
-    ) -> DecoderLoss:
-        return self.model.loss(src, src_lens, tgt_in, tgt_out, label_smoothing)
+    def forward(self, *inputs: Tensor | float) -> DecoderLoss:
+        """``model.loss(src, src_lens, tgt_in, tgt_out, label_smoothing)``."""
+        return self.model.loss(*inputs)
 
 
 def init_parameters(model: nn.Module) -> None:
