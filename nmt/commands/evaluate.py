@@ -40,7 +40,7 @@ def gold_alignments(cfg: EvaluateConfig, split: ParallelSplit) -> GoldAlignments
     if not cfg.alignments:
         return split_gold(split)
     pairs = read_pharaoh(cfg.alignments, one_based=cfg.alignments_one_based)
-    return GoldAlignments([s for s, _ in pairs], [p for _, p in pairs], cfg.alignments)
+    return GoldAlignments.from_pairs(pairs, cfg.alignments)
 
 
 def evaluate_split(

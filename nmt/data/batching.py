@@ -58,6 +58,12 @@ class EncodedSplit:
     def __len__(self) -> int:
         return len(self.src)
 
+    def subset(self, indices: Sequence[int]) -> EncodedSplit:
+        """The sentences at ``indices``, in that order."""
+        return EncodedSplit(
+            self.name, [self.src[i] for i in indices], [self.tgt[i] for i in indices]
+        )
+
 
 def encode_split(pairs: ParallelSplit, vocabs: Vocabularies, max_tokens: int) -> EncodedSplit:
     """Tokenize both sides; sequences longer than ``max_tokens`` pieces are cut to that length."""

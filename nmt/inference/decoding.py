@@ -113,9 +113,8 @@ def translate_lines(
     """n-best hypotheses for every line, in input order; empty lines get no hypothesis."""
     split = encode_sources(lines, translator.vocabs, max_tokens)
     real = [i for i, line in enumerate(lines) if line.strip()]
-    subset = EncodedSplit("input", [split.src[i] for i in real], [[] for _ in real])
     results: list[list[Hypothesis]] = [[] for _ in lines]
-    found = search_split(translator.model, subset, decode, translator.device)
+    found = search_split(translator.model, split.subset(real), decode, translator.device)
     for index, hypotheses in zip(real, found):
         results[index] = hypotheses
     return results
@@ -151,9 +150,7 @@ def force_decode(
     order. Alignments (AER) and the heatmaps of training both come from here.
     """
     device = next(model.parameters()).device
-    subset = EncodedSplit(
-        split.name, [split.src[i] for i in indices], [split.tgt[i] for i in indices]
-    )
+    subset = split.subset(indices)
     found: list[ForcedAttention | None] = [None] * len(subset)
     was_training = model.training
     model.eval()

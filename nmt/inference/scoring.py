@@ -42,6 +42,11 @@ class GoldAlignments:
     possible: list[set[Link]]
     origin: str
 
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[set[Link], set[Link]]], origin: str) -> GoldAlignments:
+        """From ``(sure, possible)`` pairs, as ``parse_pharaoh``/``read_pharaoh`` give them."""
+        return cls([sure for sure, _ in pairs], [possible for _, possible in pairs], origin)
+
 
 def split_gold(split: ParallelSplit) -> GoldAlignments | None:
     """The gold links a split carries (the generated corpus, ``{split}.align`` files), if any."""
@@ -51,7 +56,7 @@ def split_gold(split: ParallelSplit) -> GoldAlignments | None:
         parse_pharaoh(line, where=f"{split.origin}:{n}")
         for n, line in enumerate(split.alignments, start=1)
     ]
-    return GoldAlignments([s for s, _ in pairs], [p for _, p in pairs], split.origin)
+    return GoldAlignments.from_pairs(pairs, split.origin)
 
 
 def forced_alignments(

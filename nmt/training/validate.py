@@ -99,9 +99,7 @@ def decode_texts(
     device: torch.device,
 ) -> list[str]:
     """Greedy translations of ``split[indices]``, detokenized, in input order."""
-    subset = EncodedSplit(
-        split.name, [split.src[i] for i in indices], [split.tgt[i] for i in indices]
-    )
+    subset = split.subset(indices)
     greedy_cfg = replace(decode, beam_size=1, n_best=1)
     found = search_split(model, subset, greedy_cfg, device)
     return [vocabs.tgt.decode(hypotheses[0].tokens) for hypotheses in found]
