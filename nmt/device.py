@@ -137,10 +137,8 @@ def resolve_precision(precision: str, device: torch.device, option: str = "train
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """Mixed precision by a resolved precision: bf16 on CPU or CUDA, fp16 on CUDA only."""
+    """Mixed precision for a precision ``resolve_precision`` returned: fp32, bf16 or fp16."""
     if precision == "fp32":
         return nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("train.precision=fp16 needs CUDA; use bf16 on the CPU")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
