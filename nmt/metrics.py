@@ -51,43 +51,21 @@ def _check_lengths(hypotheses: Sequence[str], references: Sequence[str]) -> None
         raise ValueError("cannot score an empty corpus (0 hypotheses, 0 references)")
 
 
-def corpus_scores(
-    hypotheses: Sequence[str],
-    references: Sequence[str],
-    lowercase: bool = False,
-    tokenize: str = "13a",
-) -> list[Score]:
+def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> list[Score]:
     """BLEU, chrF and TER of a detokenized corpus against one reference per sentence.
 
-    The defaults are sacreBLEU's (mixed case, ``13a`` tokenization), the comparable choice for
-    WMT-style reporting. Published Multi30k results instead use lowercased text with
-    ``tokenize="none"`` on pre-tokenized references; pass ``lowercase=True, tokenize="none"`` to
-    reproduce that variant (the signature then says ``case:lc|tok:none``).
-
-    Args:
-        hypotheses: detokenized system outputs, one string per sentence.
-        references: the reference translations exactly as distributed, same order and length.
-        lowercase: case-insensitive scoring; applies to all three metrics.
-        tokenize: sacreBLEU tokenizer for BLEU (chrF works on characters and TER uses its own
-            tercom tokenizer, so neither takes it).
+    sacreBLEU's defaults (mixed case, ``13a`` tokenization): the comparable choice for WMT-style
+    reporting. Published Multi30k figures use lowercased Moses-tokenized text instead:
+    ``moses_lowercase_bleu``.
 
     Returns:
         ``[BLEU, chrF, TER]`` scores, each with its signature.
 
     Raises:
-        ValueError: when the two lists differ in length (both counts named), are empty, or the
-            tokenizer is unknown to sacreBLEU.
+        ValueError: when the two lists differ in length (both counts named) or are empty.
     """
     _check_lengths(hypotheses, references)
-    if tokenize not in BLEU.TOKENIZERS:
-        raise ValueError(
-            f"unknown sacreBLEU tokenizer {tokenize!r}; choose one of {sorted(BLEU.TOKENIZERS)}"
-        )
-    metrics = (
-        ("BLEU", BLEU(lowercase=lowercase, tokenize=tokenize)),
-        ("chrF", CHRF(lowercase=lowercase)),
-        ("TER", TER(case_sensitive=not lowercase)),
-    )
+    metrics = (("BLEU", BLEU()), ("chrF", CHRF()), ("TER", TER()))
     hyps, refs = list(hypotheses), [list(references)]
     return [
         Score(name, float(metric.corpus_score(hyps, refs).score), str(metric.get_signature()))

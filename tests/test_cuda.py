@@ -81,12 +81,18 @@ def test_training_on_cuda_writes_a_checkpoint_the_cpu_can_translate_with(tmp_pat
     assert next(result.model.parameters()).is_cuda
     assert result.progress.step == 20
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
-    loaded = load_translator(str(tmp_path / "run"), device="cpu")
-    assert not next(loaded.model.parameters()).is_cuda
-    src, src_lens = random_src([5, 3], vocab=len(loaded.vocabs.src))
+    loaded = load_translator(str(tmp_path / "run" / "checkpoints" / "last.pt"), device="cpu")
+    trained = {name: p.detach().cpu() for name, p in result.model.state_dict().items()}
+    for name, tensor in loaded.model.state_dict().items():
+        assert not tensor.is_cuda, name
+        assert torch.equal(tensor, trained[name]), name  # the checkpoint holds what was trained
+    src, src_lens = random_src([5, 3, 7], vocab=len(loaded.vocabs.src))
     with torch.no_grad():
-        hyps = greedy(loaded.model, src, src_lens, max_len_ratio=1.5)
-    assert len(hyps) == 2
+        on_cpu = greedy(loaded.model, src, src_lens, max_len_ratio=1.5)
+        on_gpu = greedy(result.model.eval(), src.cuda(), src_lens.cuda(), max_len_ratio=1.5)
+    for a, b in zip(on_cpu, on_gpu, strict=True):
+        assert b.tokens == a.tokens
+        assert b.log_prob == pytest.approx(a.log_prob, abs=1e-3)
 
 
 def test_aer_from_a_model_on_cuda_equals_the_cpu_one(trained_run):

@@ -111,15 +111,6 @@ def _pair_stream(rng: random.Random) -> Iterator[GeneratedPair]:
             yield pair
 
 
-def generate_pairs(n: int, seed: int) -> list[GeneratedPair]:
-    """``n`` sentence pairs from ``random.Random(seed)``: identical on every run and platform.
-
-    Duplicates are possible (use ``generate_splits`` for disjoint, deduplicated sets).
-    """
-    stream = _pair_stream(random.Random(seed))
-    return [next(stream) for _ in range(n)]
-
-
 def generate_splits(sizes: Sequence[int], seed: int) -> dict[str, list[GeneratedPair]]:
     """Train/valid/test sets of the given sizes with no source sentence repeated anywhere.
 

@@ -17,7 +17,12 @@ from nmt.data import lexicon as lex
 
 @pytest.fixture(scope="module")
 def pairs() -> list[grammar.GeneratedPair]:
-    return g.generate_pairs(2000, seed=7)
+    return sample(2000, seed=7)
+
+
+def sample(n: int, seed: int) -> list[grammar.GeneratedPair]:
+    """``n`` distinct pairs: the training side of ``generate_splits``."""
+    return g.generate_splits([n, 0, 0], seed)["train"]
 
 
 def _links(line: str) -> list[tuple[int, int]]:
@@ -48,17 +53,17 @@ def _lookup(table, en: str):
 
 
 def test_same_seed_same_pairs_and_different_seed_differs() -> None:
-    assert g.generate_pairs(300, seed=3) == g.generate_pairs(300, seed=3)
-    assert g.generate_pairs(300, seed=3) != g.generate_pairs(300, seed=4)
-    assert g.generate_pairs(50, seed=3) == g.generate_pairs(300, seed=3)[:50]
+    assert sample(300, seed=3) == sample(300, seed=3)
+    assert sample(300, seed=3) != sample(300, seed=4)
+    assert sample(50, seed=3) == sample(300, seed=3)[:50]
 
 
 def test_output_does_not_depend_on_hash_randomisation() -> None:
-    code = "from nmt.data.generated import generate_pairs; print(generate_pairs(200, seed=5))"
+    code = "from nmt.data.generated import generate_splits; print(generate_splits([200, 0, 0], 5))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(g.generate_pairs(200, seed=5))
+    assert out.stdout.strip() == str(g.generate_splits([200, 0, 0], 5))
 
 
 def test_alignments_are_valid_sorted_and_cover_every_word(pairs) -> None:
@@ -272,7 +277,7 @@ def test_reverse_alignment_round_trip(pairs) -> None:
 
 
 def test_vocabulary_is_a_few_hundred_words() -> None:
-    sample = g.generate_pairs(5000, seed=11)
+    drawn = sample(5000, seed=11)
     for side in ("src", "tgt"):
-        vocab = {w.strip(",.").lower() for p in sample for w in getattr(p, side).split()}
+        vocab = {w.strip(",.").lower() for p in drawn for w in getattr(p, side).split()}
         assert 150 <= len(vocab) <= 1500, (side, len(vocab))

@@ -50,14 +50,36 @@ def test_decode_drops_special_ids(train_split):
     assert vocabs.tgt.decode([BOS_ID, *ids, EOS_ID, PAD_ID]) == train.tgt[0]
 
 
-def test_second_build_reuses_the_cache_and_settings_change_the_key(train_split):
+def test_pieces_spell_the_sentence(train_split):
+    """Independent of ``decode``: the pieces, with U+2581 as a space, are the sentence."""
     cfg, train = train_split
+    vocabs, _, _ = build_vocabularies(train, cfg)
+    for sentence in train.src[:50] + train.tgt[:50]:
+        ids = vocabs.src.encode(sentence)
+        assert UNK_ID not in ids
+        assert "".join(vocabs.src.pieces(ids)).replace("\u2581", " ").strip() == sentence
+
+
+def test_second_build_trains_nothing_and_settings_change_the_key(train_split, monkeypatch):
+    from nmt.data import tokenizer
+
+    cfg, train = train_split
+    cfg = replace(cfg, vocab_size=350)  # a key no other test of this module has trained
+    trained = []
+    real_train = tokenizer.train_sentencepiece
+    monkeypatch.setattr(
+        tokenizer, "train_sentencepiece", lambda *a: trained.append(1) or real_train(*a)
+    )
     first, directory, _ = build_vocabularies(train, cfg)
+    assert len(trained) == 1
+    model_file = directory / "joint.model"
+    written = model_file.stat().st_mtime_ns
     second, again, cached = build_vocabularies(train, cfg)
-    assert cached and again == directory
+    assert len(trained) == 1 and cached and again == directory
+    assert model_file.stat().st_mtime_ns == written
     assert second.src.model_proto == first.src.model_proto
     _, other, cached_other = build_vocabularies(train, replace(cfg, vocab_size=300))
-    assert other != directory and not cached_other
+    assert len(trained) == 2 and other != directory and not cached_other
 
 
 def test_separate_vocabularies_are_trained_per_language(train_split):
@@ -65,8 +87,16 @@ def test_separate_vocabularies_are_trained_per_language(train_split):
     vocabs, directory, _ = build_vocabularies(train, replace(cfg, joint_vocab=False))
     assert not vocabs.joint
     assert (directory / "en.model").is_file() and (directory / "de.model").is_file()
-    german_word = train.tgt[0].split()[1]
-    assert vocabs.tgt.decode(vocabs.tgt.encode(german_word)) == german_word
+    english = {w for line in train.src for w in line.split()}
+    german_only = [w for line in train.tgt for w in line.split() if w not in english]
+    word = max(set(german_only), key=german_only.count)  # frequent: a whole piece in German
+
+    def vocabulary(side):
+        return {side.processor.id_to_piece(i) for i in range(len(side))}
+
+    assert "\u2581" + word in vocabulary(vocabs.tgt)
+    assert "\u2581" + word not in vocabulary(vocabs.src)
+    assert vocabs.tgt.decode(vocabs.tgt.encode(word)) == word
 
 
 def test_foreign_sentencepiece_model_is_rejected(tmp_path):

@@ -1,4 +1,4 @@
-"""Decoders: forward == a loop of step, padding invariance, reorder, bridge, and overfitting."""
+"""Decoders: forward and step against the equations, padding, reorder, bridge, overfitting."""
 
 from __future__ import annotations
 
@@ -55,6 +55,74 @@ def step_loop(model, src, src_lens, tgt_in) -> DecoderOutput:
     )
 
 
+# ---- an independent reference: the papers' equations, one sentence and one step at a time ----
+
+
+def rnn_cell(rnn, layer: int, x, h, c):
+    """One step of layer ``layer`` of nn.GRU / nn.LSTM from its weights (PyTorch's gate order)."""
+    w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
+    b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+    if c is None:  # GRU: r, z, n
+        x_r, x_z, x_n = (w_ih @ x + b_ih).chunk(3)
+        h_r, h_z, h_n = (w_hh @ h + b_hh).chunk(3)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        n = torch.tanh(x_n + r * h_n)
+        return (1 - z) * n + z * h, None
+    i, f, g, o = (w_ih @ x + b_ih + w_hh @ h + b_hh).chunk(4)  # LSTM: i, f, g, o
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def reference_decode(model, cfg: ModelConfig, src, tgt_in):
+    """Logits (T,V), attention (T,S), context (T,D) of one unpadded sentence pair."""
+    dec = model.decoder
+    enc = model.encode(src[None], torch.tensor([src.size(0)]))
+    memory, finals = enc.memory, enc.final_state[0]  # (1,S,D), (L_enc,D)
+    cells = None if enc.final_cell is None else enc.final_cell[0]
+
+    def bridged(final, maps):
+        if cfg.bridge == "zeros":
+            return [torch.zeros(cfg.dec_hidden) for _ in range(cfg.dec_layers)]
+        rows = final if final.size(0) == cfg.dec_layers else final[-1:].expand(cfg.dec_layers, -1)
+        return [torch.tanh(maps[layer](rows[layer])) for layer in range(cfg.dec_layers)]
+
+    h = bridged(finals, dec.bridge.hidden_maps)
+    c = None if cfg.rnn == "gru" else bridged(cells, dec.bridge.cell_maps)
+    feed = torch.zeros(cfg.dec_hidden)
+    keys, values = dec.attention.precompute(memory)
+    mask = torch.ones(1, src.size(0), dtype=torch.bool)
+
+    def attend(query):
+        out = dec.attention(query[None], keys, values, mask)
+        return out.context[0], out.attn[0]
+
+    def stack(x):
+        for layer in range(cfg.dec_layers):
+            h[layer], cell = rnn_cell(dec.rnn, layer, x, h[layer], None if c is None else c[layer])
+            if c is not None:
+                c[layer] = cell
+            x = h[layer]
+        return x
+
+    logits, attns, contexts = [], [], []
+    for y in tgt_in.tolist():
+        emb = dec.embed.weight[y]
+        if cfg.decoder == "bahdanau":  # attend with s_{t-1}, then step; deep output
+            context, attn = attend(h[-1])
+            top = stack(torch.cat([emb, context]))
+            pre = torch.tanh(dec.deep_output(torch.cat([top, context, emb])))
+        else:  # step (with input feeding), then attend with h_t; attentional vector
+            top = stack(torch.cat([emb, feed]) if cfg.input_feeding else emb)
+            context, attn = attend(top)
+            pre = feed = torch.tanh(dec.combine.weight @ torch.cat([context, top]))
+        if dec.tie_proj is not None:
+            pre = dec.tie_proj.weight @ pre
+        logits.append(dec.out.weight @ pre + dec.out.bias)
+        attns.append(attn)
+        contexts.append(context)
+    return torch.stack(logits), torch.stack(attns), torch.stack(contexts)
+
+
 CASES = [
     ("bahdanau", "gru", "bahdanau", {}),
     ("bahdanau", "lstm", "general", {"dec_layers": 2}),
@@ -66,20 +134,30 @@ CASES = [
 
 
 @pytest.mark.parametrize("decoder,rnn,attention,extra", CASES)
-def test_forward_equals_loop_of_step(decoder, rnn, attention, extra) -> None:
+def test_forward_and_step_follow_the_equations(decoder, rnn, attention, extra) -> None:
+    """Teacher forcing and a loop of ``step``, on a padded batch, against ``reference_decode``."""
     torch.manual_seed(0)
-    model = build_model(tiny_config(decoder, rnn, attention, **extra), VOCAB, VOCAB).eval()
-    src, src_lens, tgt_in, _ = random_pair([5, 3, 6], [4, 6, 2])
+    cfg = tiny_config(decoder, rnn, attention, **extra)
+    model = build_model(cfg, VOCAB, VOCAB).eval()
+    src_lens, tgt_lens = [5, 3, 6], [4, 6, 2]
+    src, lens, tgt_in, _ = random_pair(src_lens, tgt_lens)
     with torch.no_grad():
-        forced = model(src, src_lens, tgt_in)
-        stepped = step_loop(model, src, src_lens, tgt_in)
-    assert forced.logits.shape == (3, 6, VOCAB)
-    assert forced.attn.shape == (3, 6, 6) and forced.context.shape == (3, 6, 16)
-    for got, want in zip(forced, stepped, strict=True):
-        if want is None:
-            assert got is None
-        else:
-            torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+        forced = model(src, lens, tgt_in)
+        stepped = step_loop(model, src, lens, tgt_in)
+        assert forced.logits.shape == (3, 6, VOCAB)
+        assert forced.attn.shape == (3, 6, 6) and forced.context.shape == (3, 6, 16)
+        for b, (n, m) in enumerate(zip(src_lens, tgt_lens, strict=True)):
+            want = reference_decode(model, cfg, src[b, :n], tgt_in[b, :m])
+            for out in (forced, stepped):
+                got = out.logits[b, :m], out.attn[b, :m, :n], out.context[b, :m]
+                for tensor, expected in zip(got, want, strict=True):
+                    torch.testing.assert_close(tensor, expected, atol=1e-5, rtol=1e-4)
+                assert torch.all(out.attn[b, :m, n:] == 0)  # padding gets no weight
+    if attention == "multihead":
+        assert forced.head_attn.shape == (3, 6, 2, 6)
+        torch.testing.assert_close(forced.head_attn.mean(2), forced.attn)
+    else:
+        assert forced.head_attn is None and stepped.head_attn is None
 
 
 @pytest.mark.parametrize("decoder,rnn", [("bahdanau", "lstm"), ("luong", "gru")])

@@ -261,22 +261,47 @@ def test_sigterm_saves_last_and_exits_cleanly(tmp_path):
     assert 0 < last["progress"]["step"] < 100000
 
 
-def test_scheduled_sampling_replaces_inputs_but_never_bos_or_padding(tmp_path):
-    from nmt.config import BOS_ID, PAD_ID
-    from nmt.data.batching import collate
-    from nmt.data.prepare import prepare
-    from nmt.model import build_model
+def greedy_next_tokens(model, src, n: int, tgt_in) -> list[int]:
+    """argmax p(y_t | gold y_<t) for one unpadded sentence, one ``decoder.step`` at a time."""
+    enc = model.encode(src[None, :n], torch.tensor([n]))
+    state = model.decoder.init_state(enc)
+    tokens = []
+    for y in tgt_in.tolist():
+        out = model.decoder.step(torch.tensor([y]), state)
+        state = out.state
+        tokens.append(int(out.logits[0].argmax()))
+    return tokens
 
+
+def test_scheduled_sampling_feeds_the_models_own_predictions_but_never_for_bos_or_padding(
+    tmp_path,
+):
+    from conftest import random_src, tiny_model
+
+    from nmt.config import BOS_ID, PAD_ID
+    from nmt.data.batching import Batch
+
+    torch.manual_seed(0)
+    model = tiny_model("luong")
+    src_lens, tgt_lens = [5, 7, 3, 6] * 8, [6, 3, 8, 5] * 8
+    src, lens = random_src(src_lens, seed=2)
+    tgt, _ = random_src(tgt_lens, seed=3)
+    tgt[:, 0] = BOS_ID
+    batch = Batch(src, lens, tgt, tgt, torch.arange(len(src_lens)))
+    real = tgt != PAD_ID
+    expected = tgt.clone()  # position t+1 reads the prediction made at position t
+    for b, (n, m) in enumerate(zip(src_lens, tgt_lens, strict=True)):
+        expected[b, 1:m] = torch.tensor(greedy_next_tokens(model, src[b], n, tgt[b, :m])[:-1])
+    differs = expected != tgt
+    assert differs.sum() > 100  # an untrained model rarely predicts the random gold token
+    assert torch.equal(sampled_inputs(model, batch, 0.0), tgt)
+    assert torch.equal(sampled_inputs(model, batch, 1.0), expected)
+    half = sampled_inputs(model, batch, 0.5)
+    assert torch.all((half == tgt) | (half == expected))
+    assert torch.all(half[:, 0] == BOS_ID) and torch.all(half[~real] == PAD_ID)
+    swapped = (half != tgt).sum() / differs.sum()
+    assert 0.4 < swapped < 0.6  # each position is swapped with probability 0.5
     cfg = tiny_config(tmp_path)
-    corpus = prepare(cfg.data, ["valid"], log=lambda _: None)
-    batch = collate(corpus.encoded["train"], list(range(8)))
-    model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).eval()
-    assert torch.equal(sampled_inputs(model, batch, 0.0), batch.tgt_in)
-    everything = sampled_inputs(model, batch, 1.0)
-    predicted = model(batch.src, batch.src_lens, batch.tgt_in).logits.argmax(-1)
-    real = batch.tgt_in != PAD_ID
-    assert (everything[:, 0] == BOS_ID).all() and (everything[~real] == PAD_ID).all()
-    assert torch.equal(everything[:, 1:][real[:, 1:]], predicted[:, :-1][real[:, 1:]])
     result = train(
         replace(cfg, train=replace(cfg.train, sampling_prob=0.3, max_steps=4)), tmp_path / "run"
     )
