@@ -79,16 +79,27 @@ def _train(cfg: Config) -> None:
         train(cfg, Path(hydra.runtime.output_dir), started_at)
 
 
+def decode_options_given() -> set[str]:
+    """The ``decode.*`` options on this command line: nmt-translate and nmt-evaluate take the
+    others from the checkpoint (the search its training validated with)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = OverridesParser.create().parse_overrides(HydraConfig.get().overrides.task)
+    keys = (override.key_or_group for override in overrides)
+    return {key.removeprefix("decode.") for key in keys if key.startswith("decode.")}
+
+
 def _translate(cfg: TranslateConfig) -> None:
     from nmt.commands.translate import translate
 
-    translate(cfg)
+    translate(cfg, decode_options_given())
 
 
 def _evaluate(cfg: EvaluateConfig) -> None:
     from nmt.commands.evaluate import evaluate
 
-    evaluate(cfg)
+    evaluate(cfg, decode_options_given())
 
 
 prepare = _entry_point("prepare", _prepare)

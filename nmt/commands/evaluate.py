@@ -7,6 +7,7 @@ presenting the figures; translating and scoring are ``nmt.inference.scoring``'s.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from nmt.checkpoint import CHECKPOINT_DIR
 from nmt.config import DataConfig, EvaluateConfig
 from nmt.data.corpus import DataError, ParallelSplit, load_split, read_lines
 from nmt.inference.align import read_pharaoh
-from nmt.inference.decoding import Translator, load_translator
+from nmt.inference.decoding import Translator, load_translator, search_settings
 from nmt.inference.scoring import GoldAlignments, TestSetReport, score_split, split_gold
 
 
@@ -57,9 +58,13 @@ def evaluate_split(
     )
 
 
-def evaluate(cfg: EvaluateConfig) -> list[TestSetReport]:
-    """The nmt-evaluate command: print a table, write a JSON report."""
+def evaluate(
+    cfg: EvaluateConfig, decode_given: Collection[str] | None = None
+) -> list[TestSetReport]:
+    """The nmt-evaluate command: print a table, write a JSON report. Search options not in
+    ``decode_given`` (the ``decode.*`` set on the command line; None: all) are the checkpoint's."""
     translator = load_translator(cfg.checkpoint, cfg.decode.device)
+    cfg = replace(cfg, decode=search_settings(translator, cfg.decode, decode_given))
     reports = [evaluate_split(cfg, translator, split) for split in test_sets(cfg, translator.data)]
     print(report_table(reports, cfg))
     path = Path(cfg.report) if cfg.report else _run_dir_of(translator.path) / "evaluation.json"

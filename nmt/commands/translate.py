@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 from nmt.config import TranslateConfig
 from nmt.data.corpus import DataError, read_lines
 from nmt.inference.align import format_pharaoh, word_alignment
-from nmt.inference.decoding import Translator, load_translator, translate_lines
+from nmt.inference.decoding import Translator, load_translator, search_settings, translate_lines
 from nmt.inference.search import Hypothesis
 
 
@@ -47,9 +48,11 @@ def _read_input(path: str | None) -> Iterator[list[str]]:
         raise DataError(f"stdin: not valid UTF-8 ({error.reason})") from None
 
 
-def translate(cfg: TranslateConfig) -> None:
-    """The nmt-translate command."""
+def translate(cfg: TranslateConfig, decode_given: Collection[str] | None = None) -> None:
+    """The nmt-translate command. Search options not in ``decode_given`` (the ``decode.*`` set on
+    the command line; None: all) are the checkpoint's."""
     translator = load_translator(cfg.checkpoint, cfg.decode.device)
+    cfg = replace(cfg, decode=search_settings(translator, cfg.decode, decode_given))
     offset = 0
     with ExitStack() as stack:
         out = _open(cfg.output or "-", stack)

@@ -9,8 +9,8 @@ imported from here or below.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -33,12 +33,14 @@ class Translator:
 
     Attributes:
         data: the checkpoint's corpus settings (languages, test sets, ``max_tokens``).
+        decode: the search its training validated with (beam, penalties, precision, batch size).
         path: the checkpoint file it was loaded from.
     """
 
     model: Seq2Seq
     vocabs: Vocabularies
     data: DataConfig
+    decode: DecodeConfig
     path: str
 
     @property
@@ -57,6 +59,7 @@ def load_translator(location: str | None, device: str = "cpu") -> Translator:
     try:
         model_cfg = ModelConfig(**payload["config"]["model"])
         data_cfg = DataConfig(**payload["config"]["data"])
+        decode_cfg = DecodeConfig(**payload["config"]["decode"])
         vocabs = vocabularies_from(payload)
         model = build_model(model_cfg, len(vocabs.src), len(vocabs.tgt))
         model.load_state_dict(payload["model"])
@@ -66,7 +69,22 @@ def load_translator(location: str | None, device: str = "cpu") -> Translator:
             f"match ({str(error).splitlines()[0]})"
         ) from None
     model = model.to(pick_device(device, Distributed(), "decode.device")).eval()
-    return Translator(model, vocabs, data_cfg, payload["path"])
+    return Translator(model, vocabs, data_cfg, decode_cfg, payload["path"])
+
+
+def search_settings(
+    translator: Translator, requested: DecodeConfig, given: Collection[str] | None
+) -> DecodeConfig:
+    """The checkpoint's search settings, with the options named in ``given`` taken from
+    ``requested`` (None: all of them). ``device`` is always the requested one: where to search
+    is a property of this machine, not of the run."""
+    if given is None:
+        return requested
+    unknown = set(given) - set(asdict(requested))
+    if unknown:
+        raise ValueError(f"unknown decode option(s): {', '.join(sorted(unknown))}")
+    chosen = {name: getattr(requested, name) for name in {*given, "device"}}
+    return replace(translator.decode, **chosen)
 
 
 def encode_sources(lines: Sequence[str], vocabs: Vocabularies, max_tokens: int) -> EncodedSplit:

@@ -69,6 +69,31 @@ def test_an_option_the_command_does_not_have_is_refused_by_name(script, option):
     assert f"Could not override '{option.split('=')[0]}'" in result.stderr
 
 
+def test_search_options_not_given_are_the_checkpoints(trained_run, tmp_path):
+    """trained_run validated with beam 3: that is the search, unless the command line says."""
+    import json
+
+    report = tmp_path / "evaluation.json"
+    shown = run("evaluate", f"checkpoint={trained_run}", f"report={report}", "decode.alpha=0.5")
+    assert shown.returncode == 0, shown.stderr
+    decode = json.loads(report.read_text())["decode"]
+    assert (decode["beam_size"], decode["alpha"], decode["device"]) == (3, 0.5, "auto")
+    assert "(beam 3, alpha 0.5, beta 0)" in shown.stdout
+    wide = run("translate", f"checkpoint={trained_run}", "decode.n_best=4", stdin="a\n")
+    assert wide.returncode != 0
+    assert "decode.n_best=4 exceeds decode.beam_size=3" in wide.stderr
+    given = run(
+        "translate",
+        f"checkpoint={trained_run}",
+        "decode.n_best=4",
+        "decode.beam_size=4",
+        f"write_nbest={tmp_path / 'nbest'}",
+        stdin="the cat sleeps .\n",
+    )
+    assert given.returncode == 0, given.stderr
+    assert len((tmp_path / "nbest").read_text().splitlines()) == 4
+
+
 def test_prepare_on_mismatched_files_fails_naming_both(tmp_path):
     write_text(tmp_path / "train.en", ["a", "b", "c"])
     write_text(tmp_path / "train.de", ["x", "y"])

@@ -59,3 +59,19 @@ def test_force_decode_leaves_the_model_in_the_mode_it_found(translator, encoded)
         assert not model.training
     finally:
         model.eval()
+
+
+def test_search_settings_are_the_checkpoints_but_for_what_was_given(translator):
+    from nmt.config import DecodeConfig
+    from nmt.inference.decoding import search_settings
+
+    assert translator.decode.beam_size == 3  # what trained_run validated with
+    requested = DecodeConfig(beam_size=5, alpha=0.2, device="cpu")
+    assert search_settings(translator, requested, None) == requested
+    merged = search_settings(translator, requested, {"alpha"})
+    assert (merged.beam_size, merged.alpha, merged.device) == (3, 0.2, "cpu")
+    assert search_settings(translator, requested, set()).alpha == translator.decode.alpha
+    with pytest.raises(ValueError, match="beams"):
+        search_settings(translator, requested, {"beams"})
+    with pytest.raises(ValueError, match="decode.n_best=4 exceeds decode.beam_size=3"):
+        search_settings(translator, DecodeConfig(beam_size=5, n_best=4), {"n_best"})
