@@ -9,9 +9,7 @@ checkpoint readable.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from torch import nn
 
 from nmt.config import Config
 from nmt.data.tokenizer import Tokenizer, Vocabularies
+from nmt.files import atomic_write
 
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
@@ -31,32 +30,22 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            torch.save({"format_version": FORMAT_VERSION, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    """Write ``payload`` to ``path`` atomically and durably (``nmt.files.atomic_write``)."""
+    with atomic_write(path) as handle:
+        torch.save({"format_version": FORMAT_VERSION, **payload}, handle)
 
 
 def resolve_checkpoint(location: str | Path, prefer: str = "best") -> Path:
     """A checkpoint file, or a run directory's ``checkpoints/{prefer}.pt`` (else last.pt)."""
     path = Path(location)
     if path.is_dir():
+        names = dict.fromkeys((f"{prefer}.pt", "last.pt"))  # in order, once each
         for directory in (path / CHECKPOINT_DIR, path):
-            for name in (f"{prefer}.pt", "last.pt"):
+            for name in names:
                 if (directory / name).is_file():
                     return directory / name
-        raise CheckpointError(
-            f"no checkpoint in {path} (looked for {CHECKPOINT_DIR}/{prefer}.pt "
-            f"and {CHECKPOINT_DIR}/last.pt)"
-        )
+        wanted = " or ".join(f"{CHECKPOINT_DIR}/{name}" for name in names)
+        raise CheckpointError(f"no checkpoint in {path} (looked for {wanted})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     return path
@@ -92,9 +81,11 @@ def training_payload(
     progress: dict,
     optimizer: torch.optim.Optimizer | None = None,
     schedule: dict | None = None,
+    rng_states: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What a checkpoint holds: weights, resolved config, tokenizers, counters; with
-    ``optimizer``, also everything an exact resume needs (optimizer, schedule, RNG states)."""
+    ``optimizer``, also everything an exact resume needs (optimizer, schedule, and the RNG
+    states of every rank, ``rng_states``, this process's by default)."""
     payload: dict[str, Any] = {
         "model": model.state_dict(),
         "config": asdict(cfg),
@@ -106,13 +97,17 @@ def training_payload(
         "progress": progress,
     }
     if optimizer is not None:
-        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        rng = rng_states or [rng_state()]
         payload.update(
-            optimizer=optimizer.state_dict(),
-            schedule=schedule,
-            rng={"python": random.getstate(), "torch": torch.get_rng_state(), "cuda": cuda},
+            optimizer=optimizer.state_dict(), schedule=schedule, rng=rng[0], rng_per_rank=rng
         )
     return payload
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's generators: Python's, torch's CPU one and its current CUDA device's."""
+    cuda = torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None
+    return {"python": random.getstate(), "torch": torch.get_rng_state(), "cuda": cuda}
 
 
 def vocabularies_from(payload: dict[str, Any]) -> Vocabularies:
@@ -122,10 +117,19 @@ def vocabularies_from(payload: dict[str, Any]) -> Vocabularies:
     return Vocabularies(src, src if joint else Tokenizer(payload["vocab"]["tgt"]))
 
 
-def restore_rng(payload: dict[str, Any]) -> None:
-    """Put the random number generators back where the checkpoint left them."""
-    rng = payload["rng"]
+def restore_rng(payload: dict[str, Any], rank: int = 0, world: int = 1) -> bool:
+    """Put this rank's generators back where the checkpoint left them; False when the checkpoint
+    was written by a different number of ranks and holds no state for this one."""
+    states = payload.get("rng_per_rank") or [payload["rng"]]
+    if len(states) != world and rank > 0:
+        return False
+    rng = states[rank] if len(states) == world else states[0]
     random.setstate(rng["python"])
     torch.set_rng_state(rng["torch"])
-    if rng.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+    cuda = rng.get("cuda")
+    if cuda is not None and torch.cuda.is_available():
+        if isinstance(cuda, list):  # written before per-rank states: every device's
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            torch.cuda.set_rng_state(cuda)
+    return True

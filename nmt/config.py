@@ -51,7 +51,7 @@ class DataConfig:
     # batching
     batch_tokens: int = 4096  # padded source+target positions per batch
     batch_sents: int = 128
-    max_tokens: int = 250  # subword pieces per side; longer sentences are truncated
+    max_tokens: int = 250  # pieces per side: longer training pairs are left out (others kept)
 
     def __post_init__(self) -> None:
         check_choice("data.source", self.source, ("generated", "multi30k", "files", "hf"))
@@ -121,7 +121,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 | fp16 (CUDA only) | auto (bf16 where native, else fp32)
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
-    resume: str | None = None  # run directory or checkpoint file
+    resume: str | None = None  # run directory, checkpoint file, or auto (this run's, if any)
     # optimisation
     optimizer: str = "adam"  # adam | adamw
     lr: float = 1e-3
@@ -136,6 +136,7 @@ class TrainConfig:
     accum_steps: int = 1  # batches per update
     sampling_prob: float = 0.0  # scheduled sampling: chance to feed the model's own prediction
     nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss or gradient does
+    max_skipped: int = 25  # updates skipped in a row (non-finite, fp16 overflow) before stopping
     # validation, early stopping, checkpoints, logging
     val_every: int = 250
     val_sentences: int = 0  # decode at most this many validation sentences for BLEU; 0 = all
@@ -155,7 +156,7 @@ class TrainConfig:
         )
         check_choice("train.nonfinite", self.nonfinite, ("stop", "skip"))
         check_choice("train.metric", self.metric, ("bleu", "chrf", "loss", "ppl"))
-        for option in ("max_steps", "val_every", "log_every", "lr", "accum_steps"):
+        for option in ("max_steps", "val_every", "log_every", "lr", "accum_steps", "max_skipped"):
             check_positive(f"train.{option}", getattr(self, option))
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
@@ -163,6 +164,11 @@ class TrainConfig:
             raise ValueError(f"train.sampling_prob={self.sampling_prob} must be in [0, 1]")
         if self.max_time is not None:
             parse_duration(self.max_time)
+        if self.resume is not None and not self.resume.strip():
+            raise ValueError(
+                "train.resume is empty: give a run directory or checkpoint file, or auto "
+                "(this run directory's last.pt when there is one)"
+            )
 
 
 def parse_duration(text: str) -> float:
@@ -266,14 +272,16 @@ class EvaluateConfig:
     reference: str | None = None  # reference translations of `input`
     alignments: str | None = None  # gold word alignments of the test set
     alignments_one_based: bool = False  # gold links count from 1, as in the classic sets
+    alignments_order: str = "src-tgt"  # src-tgt | tgt-src: which side the gold links name first
     align_method: str = "argmax"  # argmax | threshold: attention -> word links
     align_threshold: float = 0.3
-    max_tokens: int = 250  # source and reference pieces kept per sentence
+    max_tokens: int = 250  # source pieces translated per sentence (longer: cut, warned)
     report: str | None = None  # the JSON report's path (default: in the run dir)
     tok_bleu: bool = False  # also BLEU on lowercased Moses-tokenized text (sacremoses)
 
     def __post_init__(self) -> None:
         check_choice("align_method", self.align_method, ("argmax", "threshold"))
+        check_choice("alignments_order", self.alignments_order, ("src-tgt", "tgt-src"))
         check_positive("max_tokens", self.max_tokens)
 
 

@@ -82,15 +82,29 @@ def all_max(dist: Distributed, value: float) -> float:
     return _all_reduce(dist, value, "max")
 
 
+def gather_objects(dist: Distributed, value: object) -> list:
+    """``value`` of every rank, in rank order (on every rank); ``[value]`` in one process."""
+    if not dist.active:
+        return [value]
+    gathered: list = [None] * dist.world
+    torch_dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def all_sum(dist: Distributed, value: float) -> float:
+    """The sum of ``value`` over all ranks (token counts, losses)."""
+    return _all_reduce(dist, value, "sum")
+
+
 def _all_reduce(dist: Distributed, value: float, op: str) -> float:
-    """``value`` reduced over all ranks by ``min`` or ``max``; itself in a single process."""
+    """``value`` reduced over all ranks by ``min``, ``max`` or ``sum``; itself in one process."""
     if not dist.active:
         return value
     tensor = torch.tensor([value], dtype=torch.float64)
     if torch_dist.get_backend() == "nccl":
         tensor = tensor.cuda()
-    reduce_op = torch_dist.ReduceOp.MIN if op == "min" else torch_dist.ReduceOp.MAX
-    torch_dist.all_reduce(tensor, op=reduce_op)
+    ops = {"min": torch_dist.ReduceOp.MIN, "max": torch_dist.ReduceOp.MAX}
+    torch_dist.all_reduce(tensor, op=ops.get(op, torch_dist.ReduceOp.SUM))
     return float(tensor.item())
 
 

@@ -47,7 +47,8 @@ from nmt.device import Distributed, resolve_precision
 from nmt.model import Seq2SeqLoss, build_model, count_parameters
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.run_log import RunLog
-from nmt.training.train import Run, train_step
+from nmt.training.train import Run
+from nmt.training.update import train_step
 
 REPO = Path(__file__).resolve().parent.parent
 GEMM_N = 1024
@@ -253,8 +254,8 @@ def _groups(run: Run) -> Iterator[tuple[list[Batch], int]]:
 
 def _update(run: Run, group: list[Batch]) -> tuple[float, int]:
     """One update through the library's own step: (loss per target token, target tokens)."""
-    loss, tokens, _ = train_step(run, group)
-    return loss, tokens
+    update = train_step(run, group)
+    return update.loss, update.tokens
 
 
 def time_training(cfg: Config, warmup: int, seconds: float) -> dict:

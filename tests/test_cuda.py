@@ -104,5 +104,5 @@ def test_aer_from_a_model_on_cuda_equals_the_cpu_one(trained_run):
     for device in ("cpu", "cuda"):
         translator = load_translator(str(trained_run), device=device)
         split = load_split(translator.data, "test")
-        links.append(forced_alignments(translator, split, "argmax", 0.3, 250))
+        links.append(forced_alignments(translator, split, "argmax", 0.3))
     assert links[1] == links[0]

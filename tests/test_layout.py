@@ -18,6 +18,7 @@ from conftest import REPO
 LAYERS = {
     "nmt.config": 0,
     "nmt.device": 0,
+    "nmt.files": 0,
     "nmt.metrics": 0,
     "nmt.viz": 0,
     "nmt.data": 1,

@@ -38,10 +38,13 @@ def test_sets(cfg: EvaluateConfig, data: DataConfig) -> list[ParallelSplit]:
 
 def gold_alignments(cfg: EvaluateConfig, split: ParallelSplit) -> GoldAlignments | None:
     """Gold links from ``alignments=<file>``, else the split's own, when there are any."""
+    reverse = cfg.alignments_order == "tgt-src"
     if not cfg.alignments:
-        return split_gold(split)
+        return split_gold(split, cfg.alignments_one_based, reverse)
+    if not Path(cfg.alignments).is_file():
+        raise DataError(f"alignments={cfg.alignments} is not a file")
     pairs = read_pharaoh(cfg.alignments, one_based=cfg.alignments_one_based)
-    return GoldAlignments.from_pairs(pairs, cfg.alignments)
+    return GoldAlignments.from_pairs(pairs, cfg.alignments, reverse)
 
 
 def evaluate_split(

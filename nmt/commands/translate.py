@@ -16,25 +16,47 @@ from typing import IO
 
 from nmt.config import TranslateConfig
 from nmt.data.corpus import DataError, read_lines
+from nmt.files import atomic_write
 from nmt.inference.align import format_pharaoh, word_alignment
 from nmt.inference.decoding import Translator, load_translator, search_settings, translate_lines
 from nmt.inference.search import Hypothesis
 
+OUTPUTS = ("output", "write_alignments", "write_nbest", "write_jsonl")
 
-def _open(path: str | None, stack: ExitStack) -> IO[str] | None:
+
+def _check_paths(cfg: TranslateConfig) -> None:
+    """Refuse bad paths before anything is read, loaded or written."""
+    if cfg.input not in (None, "-"):
+        source = Path(cfg.input)
+        if source.is_dir():
+            raise DataError(f"input={cfg.input} is a directory; give a text file")
+        if not source.exists():
+            raise DataError(f"input={cfg.input} does not exist")
+    for option in OUTPUTS:
+        path = getattr(cfg, option)
+        if path in (None, "-"):
+            continue
+        if Path(path).is_dir():
+            raise DataError(f"{option}={path} is a directory; give a file name")
+        if cfg.input not in (None, "-") and Path(path).resolve() == Path(cfg.input).resolve():
+            raise DataError(f"{option}={path} is the input file; write the output elsewhere")
+
+
+def _open(option: str, path: str | None, stack: ExitStack) -> IO[str] | None:
+    """stdout for "-"; a file that replaces ``path`` only when the command succeeds."""
     if path is None:
         return None
     if path == "-":
         return sys.stdout
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return stack.enter_context(open(path, "w", encoding="utf-8"))
+    try:
+        return stack.enter_context(atomic_write(path, "w", encoding="utf-8"))
+    except OSError as error:
+        raise DataError(f"{option}={path}: cannot write there ({error.strerror})") from None
 
 
 def _read_input(path: str | None) -> Iterator[list[str]]:
     """Chunks of input lines: the whole file at once, or one line at a time from a terminal."""
     if path is not None and path != "-":
-        if not Path(path).is_file():
-            raise DataError(f"input={path} does not exist")
         yield read_lines(Path(path))
         return
     if sys.stdin.isatty():
@@ -50,16 +72,15 @@ def _read_input(path: str | None) -> Iterator[list[str]]:
 
 def translate(cfg: TranslateConfig, decode_given: Collection[str] | None = None) -> None:
     """The nmt-translate command. Search options not in ``decode_given`` (the ``decode.*`` set on
-    the command line; None: all) are the checkpoint's."""
+    the command line; None: all) are the checkpoint's. Output files appear (or are replaced)
+    only when every line is translated: a failure leaves what was on disk as it was."""
+    _check_paths(cfg)
     translator = load_translator(cfg.checkpoint, cfg.decode.device)
     cfg = replace(cfg, decode=search_settings(translator, cfg.decode, decode_given))
     offset = 0
     with ExitStack() as stack:
-        out = _open(cfg.output or "-", stack)
-        extras = {
-            name: _open(getattr(cfg, name), stack)
-            for name in ("write_alignments", "write_nbest", "write_jsonl")
-        }
+        out = _open("output", cfg.output or "-", stack)
+        extras = {name: _open(name, getattr(cfg, name), stack) for name in OUTPUTS[1:]}
         for lines in _read_input(cfg.input):
             for number, hypotheses in enumerate(
                 translate_lines(translator, lines, cfg.decode, cfg.max_tokens), start=offset

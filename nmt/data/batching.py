@@ -48,12 +48,11 @@ class Batch(NamedTuple):
 
 @dataclass
 class EncodedSplit:
-    """A split as piece ids (no BOS/EOS), plus how many sentences were truncated."""
+    """A split as piece ids (no BOS/EOS)."""
 
     name: str
     src: list[list[int]]
     tgt: list[list[int]]
-    truncated: int = 0
 
     def __len__(self) -> int:
         return len(self.src)
@@ -65,14 +64,11 @@ class EncodedSplit:
         )
 
 
-def encode_split(pairs: ParallelSplit, vocabs: Vocabularies, max_tokens: int) -> EncodedSplit:
-    """Tokenize both sides; sequences longer than ``max_tokens`` pieces are cut to that length."""
-    src, tgt = vocabs.src.encode_batch(pairs.src), vocabs.tgt.encode_batch(pairs.tgt)
-    truncated = sum(len(s) > max_tokens or len(t) > max_tokens for s, t in zip(src, tgt))
-    if truncated:
-        src = [s[:max_tokens] for s in src]
-        tgt = [t[:max_tokens] for t in tgt]
-    return EncodedSplit(pairs.name, src, tgt, truncated)
+def encode_split(pairs: ParallelSplit, vocabs: Vocabularies) -> EncodedSplit:
+    """Tokenize both sides, whole."""
+    return EncodedSplit(
+        pairs.name, vocabs.src.encode_batch(pairs.src), vocabs.tgt.encode_batch(pairs.tgt)
+    )
 
 
 def make_batches(

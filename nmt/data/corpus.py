@@ -41,9 +41,22 @@ class ParallelSplit:
     tgt: list[str]
     origin: str  # where it was read from, for messages and statistics
     alignments: list[str] | None = None  # Pharaoh "i-j" lines, source-target order
+    alignments_origin: str | None = None  # the file they were read from
 
     def __len__(self) -> int:
         return len(self.src)
+
+    def subset(self, indices: list[int]) -> ParallelSplit:
+        """The pairs at ``indices`` (and their gold links), in that order."""
+        alignments = None if self.alignments is None else [self.alignments[i] for i in indices]
+        return ParallelSplit(
+            self.name,
+            [self.src[i] for i in indices],
+            [self.tgt[i] for i in indices],
+            self.origin,
+            alignments,
+            self.alignments_origin,
+        )
 
 
 @dataclass
@@ -123,7 +136,7 @@ def load_files(root: Path, split: str, src: str, tgt: str) -> ParallelSplit:
             continue
         align_path = _find_file(root, f"{name}.align")
         if align_path:
-            pairs.alignments = read_lines(align_path)
+            pairs.alignments, pairs.alignments_origin = read_lines(align_path), str(align_path)
             if len(pairs.alignments) != len(pairs):
                 raise DataError(
                     f"{align_path} has {len(pairs.alignments)} lines, but the split "
@@ -243,13 +256,9 @@ def clean(
         else:
             report.dropped[reason] = report.dropped.get(reason, 0) + 1
     report.kept = len(keep)
-    cleaned = ParallelSplit(
-        pairs.name,
-        [pairs.src[i].strip() for i in keep],
-        [pairs.tgt[i].strip() for i in keep],
-        pairs.origin,
-        None if pairs.alignments is None else [pairs.alignments[i] for i in keep],
-    )
+    cleaned = pairs.subset(keep)
+    cleaned.src = [line.strip() for line in cleaned.src]
+    cleaned.tgt = [line.strip() for line in cleaned.tgt]
     return cleaned, report
 
 

@@ -27,9 +27,7 @@ whitespace-split words, so the period (and comma) travel with the word they are 
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -46,6 +44,7 @@ from nmt.data.lexicon import (
     VERB_CASES,
     VERBS,
 )
+from nmt.files import write_text
 
 SPLITS = ("train", "valid", "test")
 COMPLETE_MARKER = ".complete"
@@ -142,16 +141,9 @@ def generate_splits(sizes: Sequence[int], seed: int) -> dict[str, list[Generated
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
-    """Write via a temporary file and ``os.replace`` so a reader never sees a half file.
-
-    The temporary name is unique, so processes writing the same (deterministic) corpus at once,
-    such as the ranks of a torchrun job, cannot trip over each other.
-    """
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, delete=False, prefix=f".{path.name}."
-    ) as handle:
-        handle.write("".join(line + "\n" for line in lines))
-    os.replace(handle.name, path)
+    """Complete or absent (``nmt.files``): a reader never sees a half file, and the ranks of a
+    torchrun job writing the same deterministic corpus at once use distinct temporary names."""
+    write_text(path, "".join(line + "\n" for line in lines))
 
 
 def write_splits(

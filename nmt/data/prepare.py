@@ -63,14 +63,43 @@ def prepare(
         f"vocabulary: {'reused' if cached else 'trained'} {cfg.spm_type} {sizes}"
         f" pieces in {vocab_dir}"
     )
-    encoded = {name: encode_split(pairs, vocabs, cfg.max_tokens) for name, pairs in raw.items()}
-    truncated = sum(e.truncated for e in encoded.values())
+    encoded = {name: encode_split(pairs, vocabs) for name, pairs in raw.items()}
     log(
         f"tokenized {sum(len(e) for e in encoded.values()):,} pairs "
         f"({time.perf_counter() - started:.1f} s in all)"
-        + (f"; {truncated:,} cut to data.max_tokens={cfg.max_tokens} pieces" if truncated else "")
     )
+    _drop_long_training_pairs(raw, encoded, cleaning["train"], cfg.max_tokens, log)
+    for name in raw.keys() - {"train"}:
+        if long := _longer_than(encoded[name], cfg.max_tokens):
+            log(
+                f"{name}: {len(long):,} pairs longer than data.max_tokens={cfg.max_tokens} "
+                "pieces, kept whole (what is scored is never cut)"
+            )
     return PreparedCorpus(vocabs, raw, encoded, cleaning)
+
+
+def _longer_than(split: EncodedSplit, max_tokens: int) -> list[int]:
+    return [
+        i for i, (s, t) in enumerate(zip(split.src, split.tgt)) if max(len(s), len(t)) > max_tokens
+    ]
+
+
+def _drop_long_training_pairs(
+    raw: dict, encoded: dict, report: CleaningReport, max_tokens: int, log: Callable[[str], None]
+) -> None:
+    """Leave training pairs longer than ``max_tokens`` pieces out: cut, a target would still end
+    with EOS and teach the model to stop early; it would also cost the longest batches."""
+    long = set(_longer_than(encoded["train"], max_tokens))
+    if not long:
+        return
+    keep = [i for i in range(len(encoded["train"])) if i not in long]
+    if not keep:
+        raise ValueError(f"every training pair is longer than data.max_tokens={max_tokens} pieces")
+    raw["train"], encoded["train"] = raw["train"].subset(keep), encoded["train"].subset(keep)
+    why = f"longer than data.max_tokens={max_tokens} pieces"
+    report.dropped[why] = len(long)
+    report.kept = len(keep)
+    log(f"train: dropped {len(long):,} pairs {why}")
 
 
 def _dropped(report: CleaningReport) -> str:

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import sentencepiece as spm
 
 from nmt.config import BOS_ID, EOS_ID, PAD_ID, UNK_ID, DataConfig
 from nmt.data.corpus import ParallelSplit
+from nmt.files import write_bytes, write_text
 
 SPECIAL_IDS = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
 
@@ -116,18 +116,11 @@ def cache_key(train: ParallelSplit, cfg: DataConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-        handle.write(data)
-    os.replace(handle.name, path)
-
-
 def _cached_model(path: Path, lines: Iterable[str], cfg: DataConfig) -> tuple[bytes, bool]:
     if path.is_file():
         return path.read_bytes(), True
     proto = train_sentencepiece(lines, cfg)
-    _write_atomically(path, proto)
+    write_bytes(path, proto)
     return proto, False
 
 
@@ -146,5 +139,5 @@ def build_vocabularies(train: ParallelSplit, cfg: DataConfig) -> tuple[Vocabular
         tgt_proto, tgt_cached = _cached_model(directory / f"{cfg.tgt}.model", train.tgt, cfg)
         vocabularies = Vocabularies(Tokenizer(src_proto), Tokenizer(tgt_proto))
         cached = src_cached and tgt_cached
-    (directory / "settings.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
+    write_text(directory / "settings.json", json.dumps(asdict(cfg), indent=1, default=str))
     return vocabularies, directory, cached

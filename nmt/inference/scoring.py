@@ -43,31 +43,57 @@ class GoldAlignments:
     origin: str
 
     @classmethod
-    def from_pairs(cls, pairs: list[tuple[set[Link], set[Link]]], origin: str) -> GoldAlignments:
-        """From ``(sure, possible)`` pairs, as ``parse_pharaoh``/``read_pharaoh`` give them."""
+    def from_pairs(
+        cls, pairs: list[tuple[set[Link], set[Link]]], origin: str, reverse: bool = False
+    ) -> GoldAlignments:
+        """From ``(sure, possible)`` pairs, as ``parse_pharaoh``/``read_pharaoh`` give them;
+        ``reverse``: the file lists target-source links."""
+        if reverse:
+            pairs = [({(j, i) for i, j in s}, {(j, i) for i, j in p}) for s, p in pairs]
         return cls([sure for sure, _ in pairs], [possible for _, possible in pairs], origin)
 
+    def check(self, split: ParallelSplit) -> None:
+        """Refuse links that cannot belong to ``split``: a line count that differs, or a word
+        index past the end of its sentence (often a 1-based or target-source file)."""
+        if len(self.sure) != len(split):
+            raise DataError(
+                f"{self.origin}: {len(self.sure)} alignment lines for {len(split)} sentence pairs"
+            )
+        for number, (sure, possible) in enumerate(zip(self.sure, self.possible), start=1):
+            src_words = len(split.src[number - 1].split())
+            tgt_words = len(split.tgt[number - 1].split())
+            for i, j in sorted(sure | possible):
+                if i >= src_words or j >= tgt_words:
+                    raise DataError(
+                        f"{self.origin}:{number}: link {i}-{j} lies outside the sentence pair "
+                        f"({src_words} source words, {tgt_words} target words); a 1-based file "
+                        "needs alignments_one_based=true, a target-source one "
+                        "alignments_order=tgt-src"
+                    )
 
-def split_gold(split: ParallelSplit) -> GoldAlignments | None:
+
+def split_gold(
+    split: ParallelSplit, one_based: bool = False, reverse: bool = False
+) -> GoldAlignments | None:
     """The gold links a split carries (the generated corpus, ``{split}.align`` files), if any."""
     if split.alignments is None:
         return None
+    origin = split.alignments_origin or split.origin
     pairs = [
-        parse_pharaoh(line, where=f"{split.origin}:{n}")
+        parse_pharaoh(line, one_based, where=f"{origin}:{n}")
         for n, line in enumerate(split.alignments, start=1)
     ]
-    return GoldAlignments.from_pairs(pairs, split.origin)
+    return GoldAlignments.from_pairs(pairs, origin, reverse)
 
 
 def forced_alignments(
-    translator: Translator, split: ParallelSplit, method: str, threshold: float, max_tokens: int
+    translator: Translator, split: ParallelSplit, method: str, threshold: float
 ) -> list[set[Link]]:
-    """Word links from the attention of teacher-forcing each reference translation."""
+    """Word links from the attention of teacher-forcing each reference translation, whole
+    (what is scored is never cut)."""
     vocabs = translator.vocabs
     encoded = EncodedSplit(
-        split.name,
-        [s[:max_tokens] for s in vocabs.src.encode_batch(split.src)],
-        [t[:max_tokens] for t in vocabs.tgt.encode_batch(split.tgt)],
+        split.name, vocabs.src.encode_batch(split.src), vocabs.tgt.encode_batch(split.tgt)
     )
     forced = force_decode(translator.model, vocabs, encoded, range(len(encoded)))
     return [
@@ -88,7 +114,8 @@ def score_split(
     """Decode ``split`` (n-best 1) and score it; AER too when ``gold`` links are given.
 
     Args:
-        max_tokens: source (and, for AER, reference) pieces kept per sentence.
+        max_tokens: source pieces kept per sentence for translation (longer ones are cut, with a
+            warning); the references force-decoded for AER are never cut.
         align: ``(method, threshold)`` turning attention into word links.
         tok_bleu: also BLEU on lowercased Moses-tokenized text (sacremoses).
     """
@@ -98,11 +125,8 @@ def score_split(
     seconds = time.perf_counter() - started
     alignment = None
     if gold is not None:
-        if len(gold.sure) != len(split):
-            raise DataError(
-                f"{gold.origin}: {len(gold.sure)} alignment lines for {len(split)} sentence pairs"
-            )
-        predicted = forced_alignments(translator, split, *align, max_tokens)
+        gold.check(split)
+        predicted = forced_alignments(translator, split, *align)
         alignment = alignment_error_rate(predicted, gold.sure, gold.possible)
     scores = corpus_scores(hypotheses, split.tgt)
     if tok_bleu:

@@ -39,7 +39,12 @@ def sparsemax(scores: Tensor, mask: Tensor) -> Tensor:
     Written with sort, cumsum and gather so autograd yields the exact Jacobian
     ``d p_i / d z_j = delta_ij - 1/|supp|`` on the support (0 elsewhere): no custom backward.
     Padding is sorted last (-inf) and excluded from the support by the real-token count.
+    Half-precision scores are computed in float32: in bfloat16 the cumulative sums drift (rows
+    summing to 0.75-1.25) and at scores of 256 and more the support test fails for every k.
     """
+    dtype = scores.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        scores = scores.float()
     size = scores.size(-1)
     mask = mask.expand_as(scores)
     ranks = torch.arange(1, size + 1, device=scores.device, dtype=scores.dtype)  # (S,)
@@ -49,7 +54,7 @@ def sparsemax(scores: Tensor, mask: Tensor) -> Tensor:
     support = (1 + ranks * z_sorted > cumsum) & real
     k = support.sum(-1, keepdim=True)  # >= 1: the top score is always in the support
     tau = (cumsum.gather(-1, k - 1) - 1) / k.to(scores.dtype)
-    return torch.clamp(scores - tau, min=0.0).masked_fill(~mask, 0.0)
+    return torch.clamp(scores - tau, min=0.0).masked_fill(~mask, 0.0).to(dtype)
 
 
 def hard_attention(scores: Tensor, mask: Tensor, estimator: str, training: bool) -> Tensor:

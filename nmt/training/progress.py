@@ -25,7 +25,9 @@ class Progress:
     best_value: float | None = None
     best_step: int = 0
     bad_validations: int = 0  # since the best, for early stopping
-    tgt_tokens: int = 0
+    tgt_tokens: int = 0  # on all ranks together
+    world: int = 1  # ranks that wrote it: batch_in_epoch counts each rank's share of batches
+    elapsed_s: float = 0.0  # of train.max_time, so a resumed run's budget and schedule go on
 
     def record(self, value: float, tc: TrainConfig) -> tuple[bool, str | None]:
         """Note a validation result: (whether it is a new best, an early-stopping reason)."""

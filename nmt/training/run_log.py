@@ -8,8 +8,6 @@ with ``enabled=False`` whose methods do nothing.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
+from nmt.files import atomic_write
 from nmt.training.validate import ValidationResult
 from nmt.viz import alignment_figure, context_figure, figure_to_image, multihead_figure, to_numpy
 
@@ -62,16 +61,8 @@ def save_arrays(directory: Path, step: int, name: str, arrays: Mapping[str, np.n
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}_step{step:07d}.npz"
     payload = {key: to_numpy(value, dtype=None) for key, value in arrays.items()}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as handle:
+        np.savez_compressed(handle, **payload)
     return target
 
 

@@ -11,7 +11,6 @@ import logging
 import random
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -21,22 +20,23 @@ from tqdm import tqdm
 
 from nmt.checkpoint import (
     CHECKPOINT_DIR,
-    load_checkpoint,
-    restore_rng,
+    rng_state,
     rotate_step_checkpoints,
     save_checkpoint,
     training_payload,
     vocabularies_from,
 )
-from nmt.config import Config, DataConfig, ModelConfig, parse_duration
+from nmt.config import Config, parse_duration
 from nmt.data.batching import Batch, EncodedSplit, collate, epoch_batches
 from nmt.data.prepare import PreparedCorpus, prepare
-from nmt.device import Distributed, all_agree, autocast, training_device
+from nmt.device import Distributed, all_agree, gather_objects, training_device
+from nmt.files import remove_temporaries
 from nmt.model import Seq2Seq, Seq2SeqLoss, build_model, count_parameters
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.progress import Progress, StopRequested, budget_spent, stop_reason
+from nmt.training.resume import checkpoint_to_resume, config_for_resume, restore
 from nmt.training.run_log import RunLog
-from nmt.training.scheduled_sampling import sampled_inputs
+from nmt.training.update import train_step
 from nmt.training.validate import ValidationResult, validate
 
 log = logging.getLogger("nmt")
@@ -81,9 +81,9 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     dist, device, precision = training_device(cfg.train.device, cfg.train.precision)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    resumed = load_checkpoint(cfg.train.resume, prefer="last") if cfg.train.resume else None
+    resumed = checkpoint_to_resume(cfg.train.resume, run_dir)
     if resumed is not None:
-        cfg = _config_for_resume(cfg, resumed)
+        cfg = config_for_resume(cfg, resumed)
     random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     vocabs = vocabularies_from(resumed) if resumed else None
@@ -94,6 +94,9 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     if dist.is_main:
         dist.barrier()
     model = build_model(cfg.model, len(corpus.vocabs.src), len(corpus.vocabs.tgt)).to(device)
+    if dist.world > 1:  # the same initial weights, each rank its own dropout (data order: seed)
+        random.seed(cfg.train.seed * 1_000 + dist.rank)
+        torch.manual_seed(cfg.train.seed * 1_000 + dist.rank)
     log.info(
         f"model: {count_parameters(model):,} parameters ({cfg.model.rnn} encoder, "
         f"{cfg.model.decoder} decoder, {cfg.model.attention} attention) on {device}, {precision}"
@@ -113,7 +116,10 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
         precision,
     )
     if resumed is not None:
-        _restore(run, resumed)
+        restore(run, resumed)
+    if dist.is_main:  # what a kill during a save left (only rank 0 writes checkpoints)
+        for stale in remove_temporaries(run.log.dir / CHECKPOINT_DIR, "*"):
+            log.info(f"removed {stale}, left by an interrupted save")
     run.objective = dist.wrap(run.objective)
     try:
         with StopRequested() as stop:
@@ -124,32 +130,12 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
     return TrainResult(model, run.progress, run.last, reason)
 
 
-def _config_for_resume(cfg: Config, resumed: dict) -> Config:
-    """Data and model settings come from the checkpoint; the training and decode ones from now."""
-    saved = resumed["config"]
-    data, model = DataConfig(**saved["data"]), ModelConfig(**saved["model"])
-    for name, now, then in (("data", cfg.data, data), ("model", cfg.model, model)):
-        if now != then:
-            log.warning(f"resuming: using the checkpoint's {name} settings, not the command line's")
-    return replace(cfg, data=data, model=model)
-
-
-def _restore(run: Run, resumed: dict) -> None:
-    run.model.load_state_dict(resumed["model"])
-    run.optimizer.load_state_dict(resumed["optimizer"])
-    run.schedule.load_state_dict(resumed["schedule"])
-    if resumed.get("scaler"):
-        run.scaler.load_state_dict(resumed["scaler"])
-    restore_rng(resumed)
-    run.progress = Progress(**resumed["progress"])
-    log.info(f"resumed from {resumed['path']} at step {run.progress.step}")
-
-
 def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
     """Update until a stop condition holds; returns the reason."""
     tc, progress, dist = run.cfg.train, run.progress, run.dist
     budget_s = parse_duration(tc.max_time) if tc.max_time else None
-    spent = budget_spent(budget_s, started_at, dist)
+    clock = started_at - progress.elapsed_s  # a resumed run's budget goes on where it stopped
+    spent = budget_spent(budget_s, clock, dist)
     batches = _epoch_batches(run)
     bar = tqdm(
         total=None if tc.max_time else tc.max_steps,  # a time budget makes a step ETA moot
@@ -160,32 +146,35 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
     )
     window = {"tokens": 0, "loss": 0.0, "start": time.perf_counter()}
-    reason = None
+    reason, skipped = None, 0
     while reason is None:
         group, batches = _next_group(run, batches)
         lr = run.schedule.apply(run.optimizer, progress.step + 1, spent)
-        loss, tokens, grad_norm = train_step(run, group)
-        finite = all_agree(dist, bool(torch.isfinite(torch.tensor([loss, grad_norm])).all()))
-        if not finite and tc.nonfinite == "stop":
-            reason = f"non-finite loss or gradient at step {progress.step + 1}"
-            break
-        if finite:
+        update = train_step(run, group)
+        if all_agree(dist, update.applied):
             progress.step += 1
-            progress.tgt_tokens += tokens
-            window["tokens"] += tokens
-            window["loss"] += loss * tokens
+            progress.tgt_tokens += update.tokens
+            window["tokens"] += update.tokens
+            window["loss"] += update.loss * update.tokens
             bar.update(1)
             if progress.step % tc.log_every == 0:
-                _log_window(run, window, lr, grad_norm, bar)
+                _log_window(run, window, lr, update.grad_norm, bar)
+            skipped = 0
         else:
-            log.warning(f"skipped a batch at step {progress.step + 1}: non-finite loss or gradient")
-        spent = budget_spent(budget_s, started_at, dist)
+            skipped += 1
+            reason = _skip(run, update, skipped)
+            if reason is not None:
+                break
+        progress.elapsed_s = time.monotonic() - clock
+        spent = budget_spent(budget_s, clock, dist)
         reason = stop_reason(tc, progress, spent, stop, dist)
-        if finite and (progress.step % tc.val_every == 0 or reason is not None):
+        if reason is not None and reason.startswith("received"):  # preemption: save, nothing else
+            _save(run, "last.pt", full=True)
+        elif progress.step % tc.val_every == 0 and skipped == 0 or reason is not None:
             reason = _validate_and_save(run) or reason
     bar.close()
-    if reason.startswith("non-finite"):
-        log.error(f"stopping: {reason}; the best checkpoint is left untouched")
+    if reason.startswith("stopping"):
+        log.error(f"{reason}; the best checkpoint is left untouched")
         _save(run, "last.pt", full=True)
         raise FloatingPointError(reason)
     log.info(
@@ -194,6 +183,26 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
     )
     run.log.finish(run.cfg, progress, run.last)
     return reason
+
+
+def _skip(run: Run, update, skipped: int) -> str | None:
+    """Note an update that was not applied; a reason to stop when it is a fault to stop on."""
+    tc, step = run.cfg.train, run.progress.step + 1
+    if update.overflow:
+        log.info(
+            f"fp16 overflow at step {step}: update skipped, loss scale now "
+            f"{run.scaler.get_scale():g}"
+        )
+    elif tc.nonfinite == "stop":
+        return f"stopping: non-finite loss or gradient at step {step}"
+    else:
+        log.warning(f"skipped a batch at step {step}: non-finite loss or gradient")
+    if skipped >= tc.max_skipped:
+        return (
+            f"stopping: {skipped} updates in a row were skipped (train.max_skipped="
+            f"{tc.max_skipped}); the loss or gradients keep overflowing"
+        )
+    return None
 
 
 def _epoch_batches(run: Run) -> list[list[int]]:
@@ -211,55 +220,26 @@ def _next_group(run: Run, batches: list[list[int]]) -> tuple[list[Batch], list[l
     group, progress = [], run.progress
     while len(group) < run.cfg.train.accum_steps:
         if progress.batch_in_epoch >= len(batches):
-            progress.epoch, progress.batch_in_epoch = progress.epoch + 1, 0
-            batches = _epoch_batches(run)
+            batches = _next_epoch(run)
         group.append(collate(split, batches[progress.batch_in_epoch]).to(run.device))
         progress.batch_in_epoch += 1
+    if progress.batch_in_epoch >= len(batches):  # done now, so train.max_epochs stops here
+        batches = _next_epoch(run)
     return group, batches
+
+
+def _next_epoch(run: Run) -> list[list[int]]:
+    run.progress.epoch, run.progress.batch_in_epoch = run.progress.epoch + 1, 0
+    return _epoch_batches(run)
 
 
 def _log_window(run: Run, window: dict, lr: float, grad_norm: float, bar: tqdm) -> None:
     """Training scalars over the updates since the last report, and the progress bar's figures."""
-    speed = run.dist.world * window["tokens"] / max(time.perf_counter() - window["start"], 1e-9)
+    speed = window["tokens"] / max(time.perf_counter() - window["start"], 1e-9)  # all ranks
     loss = window["loss"] / max(window["tokens"], 1)
     run.log.train_scalars(run.progress.step, loss, lr, grad_norm, speed)
     bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{speed:,.0f}", lr=f"{lr:.2e}", refresh=False)
     window.update(tokens=0, loss=0.0, start=time.perf_counter())
-
-
-def train_step(run: Run, group: list[Batch]) -> tuple[float, int, float]:
-    """One update from ``group`` (accumulated batches): (loss per token, tokens, gradient norm).
-
-    The loss is normalized by the real target tokens of the whole group, so accumulating k
-    batches equals one batch k times as large. Nothing is applied when the loss or the
-    gradient is not finite: the caller decides whether to stop or skip.
-    """
-    tc = run.cfg.train
-    tokens = sum(batch.n_tgt_tokens for batch in group)
-    run.optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for index, batch in enumerate(group):
-        tgt_in = batch.tgt_in
-        if tc.sampling_prob:
-            tgt_in = sampled_inputs(run.model, batch, tc.sampling_prob)
-        last = index == len(group) - 1
-        sync = nullcontext() if last or not run.dist.active else run.objective.no_sync()
-        with sync:
-            with autocast(run.device, run.precision):
-                out = run.objective(
-                    batch.src, batch.src_lens, tgt_in, batch.tgt_out, tc.label_smoothing
-                )
-                loss = out.loss / tokens
-            run.scaler.scale(loss).backward()
-        total += loss.item()
-    run.scaler.unscale_(run.optimizer)
-    params = [p for p in run.model.parameters() if p.grad is not None]
-    max_norm = tc.clip_norm if tc.clip_norm > 0 else float("inf")
-    grad_norm = float(nn.utils.clip_grad_norm_(params, max_norm))
-    if torch.isfinite(torch.tensor([total, grad_norm])).all():
-        run.scaler.step(run.optimizer)
-    run.scaler.update()
-    return total, tokens, grad_norm
 
 
 def _validate_and_save(run: Run) -> str | None:
@@ -285,12 +265,19 @@ def _validate_and_save(run: Run) -> str | None:
 
 def _save(run: Run, name: str, full: bool) -> None:
     """Write a checkpoint under the run directory (rank 0 only); ``full`` adds resume state."""
+    rng_states = gather_objects(run.dist, rng_state()) if full else None  # every rank takes part
     if not run.dist.is_main:
         return
     optimizer = run.optimizer if full else None
-    progress = asdict(run.progress)
+    progress = asdict(replace(run.progress, world=run.dist.world))
     payload = training_payload(
-        run.cfg, run.model, run.corpus.vocabs, progress, optimizer, run.schedule.state_dict()
+        run.cfg,
+        run.model,
+        run.corpus.vocabs,
+        progress,
+        optimizer,
+        run.schedule.state_dict(),
+        rng_states,
     )
     if full:
         payload["scaler"] = run.scaler.state_dict()

@@ -37,16 +37,19 @@ def test_scores_and_aer_on_the_generated_test_split(trained_run, tmp_path):
     assert saved["test_sets"][0]["alignment"]["aer"] == pytest.approx(report.alignment.aer)
 
 
+def shifted(lines: list[str], by: int = 1, transpose: bool = False) -> list[str]:
+    """Pharaoh lines with every index moved by ``by``, optionally target-source."""
+    links = [[tuple(map(int, link.split("-"))) for link in line.split()] for line in lines]
+    return [
+        " ".join(f"{j + by}-{i + by}" if transpose else f"{i + by}-{j + by}" for i, j in line)
+        for line in links
+    ]
+
+
 def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_split, tmp_path):
     write_text(tmp_path / "src.txt", test_split.src)
     write_text(tmp_path / "ref.txt", test_split.tgt)
-    one_based = [
-        " ".join(
-            f"{int(i) + 1}-{int(j) + 1}" for i, j in (link.split("-") for link in line.split())
-        )
-        for line in test_split.alignments
-    ]
-    write_text(tmp_path / "gold.txt", one_based)
+    write_text(tmp_path / "gold.txt", shifted(test_split.alignments))
     base = EvaluateConfig(
         checkpoint=str(trained_run),
         input=str(tmp_path / "src.txt"),
@@ -65,8 +68,33 @@ def test_input_and_reference_files_with_a_one_based_gold_file(trained_run, test_
     )
     assert one.alignment.aer == pytest.approx(default.alignment.aer)
     assert [s.value for s in one.scores] == pytest.approx([s.value for s in default.scores])
-    [wrong_base] = evaluate(base)  # the same file read as 0-based is shifted by one word
-    assert wrong_base.alignment.aer > one.alignment.aer + 0.2
+    # read as 0-based, the last word's links fall off the sentence: an error, not a worse AER
+    with pytest.raises(DataError, match=r"gold.txt:\d+: link \d+-\d+ lies outside.*one_based"):
+        evaluate(base)
+    write_text(tmp_path / "flipped.txt", shifted(test_split.alignments, 0, transpose=True))
+    flipped = replace(base, alignments=str(tmp_path / "flipped.txt"))
+    [turned] = evaluate(replace(flipped, alignments_order="tgt-src"))
+    assert turned.alignment.aer == pytest.approx(default.alignment.aer)
+    with pytest.raises(DataError, match="flipped.txt.*alignments_order=tgt-src"):
+        evaluate(flipped)  # the sentences' lengths differ, so some link falls outside
+
+
+def test_a_splits_own_alignment_file_is_read_as_told_and_named_in_errors(tmp_path):
+    from nmt.data.corpus import load_files
+    from nmt.inference.scoring import split_gold
+
+    write_text(tmp_path / "test.en", ["a b c", "d e"])
+    write_text(tmp_path / "test.de", ["x y", "z w v"])
+    write_text(tmp_path / "test.align", ["1-1 3-2", "2-3"])
+    split = load_files(tmp_path, "test", "en", "de")
+    gold = split_gold(split, one_based=True)
+    assert gold.sure == [{(0, 0), (2, 1)}, {(1, 2)}] and gold.origin.endswith("test.align")
+    assert split_gold(split, one_based=True, reverse=True).sure == [{(0, 0), (1, 2)}, {(2, 1)}]
+    with pytest.raises(DataError, match=r"test.align:1: link 3-2 lies outside"):
+        split_gold(split).check(split)
+    write_text(tmp_path / "test.align", ["1-1", "2:3"])
+    with pytest.raises(ValueError, match=r"test\.align:2: malformed alignment token '2:3'"):
+        split_gold(load_files(tmp_path, "test", "en", "de"))
 
 
 def test_tok_bleu_adds_the_lowercased_moses_tokenized_score(trained_run, tmp_path):

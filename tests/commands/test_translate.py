@@ -170,6 +170,61 @@ def test_unreadable_input_is_a_clear_error(trained_run, tmp_path):
     assert result.returncode != 0 and "does not exist" in result.stderr
 
 
+def test_bad_paths_leave_every_file_on_disk_as_it_was(trained_run, tmp_path):
+    old = write_text(tmp_path / "old.de", ["keep me"])
+    source = write_text(tmp_path / "in.en", ["the cat sleeps ."])
+    cases = {
+        "does not exist": [f"input={tmp_path / 'typo.en'}", f"output={old}"],
+        "is a directory; give a text file": [f"input={tmp_path}", f"output={old}"],
+        "is the input file": [f"input={source}", f"output={source}"],
+        "write_nbest=.* is a directory": [
+            f"input={source}",
+            f"output={old}",
+            f"write_nbest={tmp_path}",
+        ],
+    }
+    for message, args in cases.items():
+        with pytest.raises(DataError, match=message):
+            translate(
+                TranslateConfig(checkpoint=str(trained_run), **dict(a.split("=", 1) for a in args))
+            )
+    assert old.read_text() == "keep me\n" and source.read_text() == "the cat sleeps .\n"
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    result = run_translate(
+        f"checkpoint={trained_run}", f"input={source}", f"output={blocked / 'sub' / 'out.de'}"
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"output={blocked / 'sub' / 'out.de'}: cannot write there" in result.stderr
+
+
+def test_a_failure_midway_keeps_the_old_output_and_leaves_no_temporary(
+    trained_run, tmp_path, monkeypatch
+):
+    from nmt.commands import translate as command
+
+    old = write_text(tmp_path / "old.de", ["keep me"])
+    source = write_text(tmp_path / "in.en", ["the cat sleeps .", "a dog runs ."])
+    calls = []
+
+    def failing_write(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("killed midway")
+        return real_write(*args)
+
+    real_write = command._write
+    monkeypatch.setattr(command, "_write", failing_write)
+    cfg = TranslateConfig(checkpoint=str(trained_run), input=str(source), output=str(old))
+    with pytest.raises(RuntimeError, match="midway"):
+        translate(cfg)
+    assert old.read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.en", "old.de"]
+    monkeypatch.setattr(command, "_write", real_write)
+    translate(cfg)
+    assert len(old.read_text().splitlines()) == 2
+
+
 def test_interactive_terminal_translates_line_by_line(trained_run, test_sources):
     """On a terminal, each typed line is answered before the next is read."""
     import os

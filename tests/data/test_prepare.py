@@ -7,20 +7,23 @@ from dataclasses import replace
 from nmt.data.prepare import prepare
 
 
-def test_sentences_cut_to_max_tokens_are_counted_and_reported(generated_cfg):
+def test_long_training_pairs_are_left_out_and_other_splits_kept_whole(generated_cfg):
     messages: list[str] = []
     full = prepare(generated_cfg, ["valid"], log=messages.append)
-    assert not any("cut to" in m for m in messages)  # 250 pieces: nothing is cut
-    longest = [
-        max(len(s), len(t)) for s, t in zip(full.encoded["train"].src, full.encoded["train"].tgt)
-    ]
+    assert not any("max_tokens" in m for m in messages)  # 250 pieces: nothing is long
+    train, valid = full.encoded["train"], full.encoded["valid"]
+    longest = [max(len(s), len(t)) for s, t in zip(train.src, train.tgt)]
     limit = sorted(longest)[len(longest) // 2]  # about half the pairs are longer
+    short = [i for i, n in enumerate(longest) if n <= limit]
+    long_valid = sum(max(len(s), len(t)) > limit for s, t in zip(valid.src, valid.tgt))
     messages.clear()
     cut = prepare(replace(generated_cfg, max_tokens=limit), ["valid"], log=messages.append)
-    expected = sum(
-        max(len(s), len(t)) > limit
-        for split in full.encoded.values()
-        for s, t in zip(split.src, split.tgt)
-    )
-    assert 0 < expected and f"; {expected:,} cut to data.max_tokens={limit} pieces" in messages[-1]
-    assert all(len(s) <= limit for s in cut.encoded["train"].src)
+    dropped = len(longest) - len(short)
+    assert 0 < dropped and f"train: dropped {dropped:,} pairs longer than" in "\n".join(messages)
+    assert cut.encoded["train"].src == [train.src[i] for i in short]  # left out, not cut
+    assert cut.encoded["train"].tgt == [train.tgt[i] for i in short]
+    assert cut.raw["train"].src == [full.raw["train"].src[i] for i in short]  # still aligned
+    assert cut.cleaning["train"].kept == len(short)
+    assert cut.cleaning["train"].dropped[f"longer than data.max_tokens={limit} pieces"] == dropped
+    assert cut.encoded["valid"].src == valid.src and cut.encoded["valid"].tgt == valid.tgt
+    assert 0 < long_valid and f"valid: {long_valid:,} pairs longer than" in "\n".join(messages)

@@ -222,6 +222,21 @@ def test_sparsemax_gradcheck_away_from_ties() -> None:
     assert torch.autograd.gradcheck(lambda z: sparsemax(z, MASK), (scores,))
 
 
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_sparsemax_in_bfloat16_is_computed_in_float32(scale) -> None:
+    """Under bf16 autocast the scores arrive in bfloat16: the projection must still sum to 1
+    (bf16 cumsums drift by up to 25 %) and large scores must keep a non-empty support."""
+    gen = torch.Generator().manual_seed(0)
+    scores = scale + torch.randn(64, 40, generator=gen)  # bf16 spacing at 256+ is 2: many ties
+    mask = torch.arange(40) < torch.randint(1, 41, (64, 1), generator=gen)
+    weights = sparsemax(scores.bfloat16(), mask)
+    assert weights.dtype == torch.bfloat16
+    reference = sparsemax(scores.bfloat16().float(), mask)
+    torch.testing.assert_close(weights.float(), reference, atol=1e-2, rtol=0)
+    torch.testing.assert_close(weights.float().sum(-1), torch.ones(64), atol=1e-2, rtol=0)
+    assert torch.all(weights[~mask] == 0)
+
+
 def test_hard_forward_is_one_hot_with_softmax_gradient() -> None:
     scores = SCORES.clone().requires_grad_(True)
     weights = hard_attention(scores, MASK, "straight_through", training=True)

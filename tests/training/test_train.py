@@ -17,6 +17,7 @@ from conftest import REPO, tiny_config
 import nmt.device as device_module
 import nmt.model.decoder as decoder_module
 import nmt.training.train as train_module
+import nmt.training.update as update_module
 from nmt.checkpoint import load_checkpoint, save_checkpoint
 from nmt.model import Seq2SeqLoss
 from nmt.training.scheduled_sampling import sampled_inputs
@@ -328,9 +329,9 @@ def test_auto_precision_is_resolved_for_the_cpu_and_logged(
 ):
     monkeypatch.setattr(device_module, "cpu_flags", lambda: flags)
     used = []
-    real_autocast = train_module.autocast
+    real_autocast = update_module.autocast
     monkeypatch.setattr(
-        train_module, "autocast", lambda dev, prec: used.append(prec) or real_autocast(dev, prec)
+        update_module, "autocast", lambda dev, prec: used.append(prec) or real_autocast(dev, prec)
     )
     with caplog.at_level("INFO", logger="nmt"):
         train(tiny_config(tmp_path, max_steps=2, val_every=2, precision="auto"), tmp_path / "run")
