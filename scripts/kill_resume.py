@@ -1,7 +1,7 @@
 """Kill a training run with SIGKILL at random moments, resume it each time, compare the end.
 
-    python scripts/kill_resume.py                 # 20 kills (about 3 minutes on 2 cores)
-    python scripts/kill_resume.py --kills 3       # the quick version the test suite runs
+    python scripts/kill_resume.py                       # 20 kills (about 10 minutes on 2 cores)
+    python scripts/kill_resume.py --kills 3 --steps 30  # the quick version the test suite runs
 
 The run is the tiny generated-corpus model, trained with ``train.resume=auto`` in one run
 directory, the way a requeued cluster job repeats its command. After every kill: every checkpoint
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,14 +65,27 @@ def check_checkpoints(run_dir: Path) -> list[str]:
 
 
 def main() -> int:
+    args = parse_args()
+    root = Path(tempfile.mkdtemp(prefix="kill_resume_"))
+    try:
+        return kill_and_resume(args, root)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--val-every", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--keep", action="store_true", help="keep the runs' temporary directory")
+    return parser.parse_args()
+
+
+def kill_and_resume(args: argparse.Namespace, root: Path) -> int:
     rng = random.Random(args.seed)
-    root = Path(tempfile.mkdtemp(prefix="kill_resume_"))
     cache = root / "cache"
     straight = root / "straight"
     command = train_command(straight, cache, args.steps, args.val_every)
@@ -87,7 +101,7 @@ def main() -> int:
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
             try:
-                process.wait(timeout=rng.uniform(2.0, full_run_s) if kills < args.kills else None)
+                process.wait(timeout=rng.uniform(1.0, 10.0) if kills < args.kills else None)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

@@ -166,3 +166,29 @@ def tiny_config(tmp_path: Path, **train_options) -> Config:
         train=TrainConfig(**options),
         decode=DecodeConfig(beam_size=1, max_len_ratio=1.5),
     )
+
+
+def spawn_ranks(function, world: int, *args) -> None:
+    """Run ``function(rank, *args)`` in ``world`` processes joined in one gloo process group
+    (the environment torchrun would give them), and wait for all."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.spawn(_as_rank, args=(world, port, function, args), nprocs=world, join=True)
+
+
+def _as_rank(rank: int, world: int, port: int, function, args) -> None:
+    import os
+
+    os.environ.update(
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    function(rank, *args)

@@ -45,8 +45,10 @@ def _entry_point(name: str, task: Callable[[Any], None]) -> Callable[[], None]:
             sys.exit(f"error: invalid configuration: {error}")
         try:
             task(config)
-        except (ValueError, FileNotFoundError, FloatingPointError) as error:  # DataError, too
+        except (ValueError, FloatingPointError) as error:  # DataError, CheckpointError too
             sys.exit(f"error: {error}")
+        except OSError as error:  # the commands name options where they can; never a traceback
+            sys.exit(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "))
 
     def run() -> None:
         register_configs()

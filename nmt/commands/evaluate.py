@@ -14,6 +14,7 @@ from pathlib import Path
 from nmt.checkpoint import CHECKPOINT_DIR
 from nmt.config import DataConfig, EvaluateConfig
 from nmt.data.corpus import DataError, ParallelSplit, load_split, read_lines
+from nmt.files import write_text
 from nmt.inference.align import read_pharaoh
 from nmt.inference.decoding import Translator, load_translator, search_settings
 from nmt.inference.scoring import GoldAlignments, TestSetReport, score_split, split_gold
@@ -25,6 +26,9 @@ def test_sets(cfg: EvaluateConfig, data: DataConfig) -> list[ParallelSplit]:
     if cfg.input or cfg.reference:
         if not (cfg.input and cfg.reference):
             raise DataError("nmt-evaluate needs both input=<source file> and reference=<file>")
+        for option in ("input", "reference"):
+            if not Path(getattr(cfg, option)).is_file():
+                raise DataError(f"{option}={getattr(cfg, option)} is not a file")
         sources, references = read_lines(Path(cfg.input)), read_lines(Path(cfg.reference))
         if len(sources) != len(references):
             raise DataError(
@@ -71,17 +75,15 @@ def evaluate(
     reports = [evaluate_split(cfg, translator, split) for split in test_sets(cfg, translator.data)]
     print(report_table(reports, cfg))
     path = Path(cfg.report) if cfg.report else _run_dir_of(translator.path) / "evaluation.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "checkpoint": translator.path,
-                "decode": asdict(cfg.decode),
-                "test_sets": [asdict(r) for r in reports],
-            },
-            indent=2,
-        )
-    )
+    report = {
+        "checkpoint": translator.path,
+        "decode": asdict(cfg.decode),
+        "test_sets": [asdict(r) for r in reports],
+    }
+    try:
+        write_text(path, json.dumps(report, indent=2))
+    except OSError as error:
+        raise DataError(f"report={path}: cannot write there ({error.strerror})") from None
     print(f"report: {path}")
     return reports
 

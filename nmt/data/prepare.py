@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nmt.config import DataConfig
 from nmt.data.batching import EncodedSplit, encode_split
-from nmt.data.corpus import CleaningReport, ParallelSplit, clean, load_split
+from nmt.data.corpus import CleaningReport, DataError, ParallelSplit, clean, load_split
 from nmt.data.tokenizer import Vocabularies, build_vocabularies
 
 
@@ -40,6 +41,11 @@ def prepare(
     stay comparable with published results.
     """
     started = time.perf_counter()
+    try:
+        Path(cfg.cache_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        message = f"data.cache_dir={cfg.cache_dir}: cannot create it ({error.strerror})"
+        raise DataError(message) from None
     raw, cleaning = {}, {}
     for name in ["train"] + [s for s in splits if s != "train"]:
         pairs = load_split(cfg, name)

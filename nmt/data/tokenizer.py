@@ -117,8 +117,8 @@ def cache_key(train: ParallelSplit, cfg: DataConfig) -> str:
 
 
 def _cached_model(path: Path, lines: Iterable[str], cfg: DataConfig) -> tuple[bytes, bool]:
-    if path.is_file():
-        return path.read_bytes(), True
+    if path.is_file() and path.stat().st_size:  # an empty file: a crash before the data was
+        return path.read_bytes(), True  # on disk (models are fsynced now): trained again
     proto = train_sentencepiece(lines, cfg)
     write_bytes(path, proto)
     return proto, False

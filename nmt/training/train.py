@@ -36,7 +36,7 @@ from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.progress import Progress, StopRequested, budget_spent, stop_reason
 from nmt.training.resume import checkpoint_to_resume, config_for_resume, restore
 from nmt.training.run_log import RunLog
-from nmt.training.update import train_step
+from nmt.training.update import Update, train_step
 from nmt.training.validate import ValidationResult, validate
 
 log = logging.getLogger("nmt")
@@ -146,7 +146,8 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
     )
     window = {"tokens": 0, "loss": 0.0, "start": time.perf_counter()}
-    reason, skipped = None, 0
+    skipped = 0  # a resumed run may have nothing left to do; a fresh one makes one update
+    reason = stop_reason(tc, progress, spent, stop, dist) if progress.step else None
     while reason is None:
         group, batches = _next_group(run, batches)
         lr = run.schedule.apply(run.optimizer, progress.step + 1, spent)
@@ -185,7 +186,7 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
     return reason
 
 
-def _skip(run: Run, update, skipped: int) -> str | None:
+def _skip(run: Run, update: Update, skipped: int) -> str | None:
     """Note an update that was not applied; a reason to stop when it is a fault to stop on."""
     tc, step = run.cfg.train, run.progress.step + 1
     if update.overflow:
@@ -200,7 +201,7 @@ def _skip(run: Run, update, skipped: int) -> str | None:
     if skipped >= tc.max_skipped:
         return (
             f"stopping: {skipped} updates in a row were skipped (train.max_skipped="
-            f"{tc.max_skipped}); the loss or gradients keep overflowing"
+            f"{tc.max_skipped}): the loss or the gradients keep overflowing or being non-finite"
         )
     return None
 

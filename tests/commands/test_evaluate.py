@@ -146,3 +146,30 @@ def test_command_prints_scores_signatures_and_aer(trained_run, tmp_path):
     for text in ("BLEU signature: nrefs:1", "chrF signature:", "TER signature:", "AER", "test "):
         assert text in result.stdout
     assert (trained_run / "evaluation.json").is_file()
+
+
+def test_bad_paths_are_named_without_a_traceback(trained_run, tmp_path):
+    with pytest.raises(DataError, match=r"input=.* is not a file"):
+        evaluate(EvaluateConfig(checkpoint=str(trained_run), input=str(tmp_path), reference="x"))
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    code = (
+        "import sys; from nmt.commands.cli import evaluate; "
+        "sys.argv[0] = 'nmt-evaluate'; evaluate()"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            f"checkpoint={trained_run}",
+            "decode.beam_size=1",
+            f"report={blocked / 'sub' / 'r.json'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"report={blocked / 'sub' / 'r.json'}: cannot write there" in result.stderr

@@ -198,6 +198,20 @@ def test_bad_paths_leave_every_file_on_disk_as_it_was(trained_run, tmp_path):
     assert f"output={blocked / 'sub' / 'out.de'}: cannot write there" in result.stderr
 
 
+def test_input_from_a_pipe_is_read(trained_run):
+    """``input=<(zcat f.gz)``: a named pipe is neither a file nor missing."""
+    script = (
+        f'{sys.executable} -c "import sys; from nmt.commands.cli import translate; '
+        f"sys.argv[0] = 'nmt-translate'; translate()\" checkpoint={trained_run} "
+        "input=<(printf 'the cat sleeps .\\na dog runs .\\n')"
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+
+
 def test_a_failure_midway_keeps_the_old_output_and_leaves_no_temporary(
     trained_run, tmp_path, monkeypatch
 ):

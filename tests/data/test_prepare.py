@@ -27,3 +27,13 @@ def test_long_training_pairs_are_left_out_and_other_splits_kept_whole(generated_
     assert cut.cleaning["train"].dropped[f"longer than data.max_tokens={limit} pieces"] == dropped
     assert cut.encoded["valid"].src == valid.src and cut.encoded["valid"].tgt == valid.tgt
     assert 0 < long_valid and f"valid: {long_valid:,} pairs longer than" in "\n".join(messages)
+
+
+def test_an_impossible_cache_dir_is_named(generated_cfg, tmp_path):
+    import pytest
+
+    from nmt.data.corpus import DataError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataError, match=r"data.cache_dir=.*file/cache: cannot create it"):
+        prepare(replace(generated_cfg, cache_dir=str(tmp_path / "file" / "cache")), [])

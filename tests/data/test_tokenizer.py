@@ -114,3 +114,13 @@ def test_foreign_sentencepiece_model_is_rejected(tmp_path):
     )
     with pytest.raises(ValueError, match="special ids"):
         Tokenizer(model.getvalue())
+
+
+def test_an_empty_cached_model_is_trained_again(train_split):
+    cfg, train = train_split
+    cfg = replace(cfg, vocab_size=320)
+    _, directory, _ = build_vocabularies(train, cfg)
+    (directory / "joint.model").write_bytes(b"")  # what a crash before fsync used to leave
+    vocabs, _, cached = build_vocabularies(train, cfg)
+    assert not cached and (directory / "joint.model").stat().st_size > 0
+    assert vocabs.src.decode(vocabs.src.encode(train.src[0])) == train.src[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import spawn_ranks, tiny_config
 
 import nmt.model.decoder as decoder_module
 import nmt.training.train as train_module
@@ -137,7 +137,13 @@ def test_the_time_budget_goes_on_across_a_resume(tmp_path):
         tmp_path / "second",
     )
     assert resumed.stop_reason == "train.max_time=4s spent"
-    assert resumed.progress.step == first.progress.step + 1  # the budget was already spent
+    assert resumed.progress.step == first.progress.step  # the budget was already spent
+
+
+def test_resuming_a_finished_run_trains_no_further(tmp_path):
+    train(tiny_config(tmp_path, max_steps=3, val_every=3), tmp_path / "run")
+    again = train(tiny_config(tmp_path, max_steps=3, resume=str(tmp_path / "run")), tmp_path / "b")
+    assert again.progress.step == 3 and again.stop_reason == "reached train.max_steps=3"
 
 
 def test_temporaries_of_an_interrupted_save_are_removed(tmp_path):
@@ -155,14 +161,7 @@ def _umask() -> int:
     return mask
 
 
-def _ddp_rank(rank: int, world: int, port: int, tmp_path: Path, steps: int, name: str) -> None:
-    os.environ.update(
-        WORLD_SIZE=str(world),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
+def _ddp_rank(rank: int, tmp_path: Path, steps: int, name: str) -> None:
     cfg = _no_dropout(tiny_config(tmp_path, max_steps=steps, val_every=steps))
     result = train(cfg, tmp_path / name)
     torch.save(result.model.state_dict(), tmp_path / f"{name}{rank}.pt")
@@ -174,14 +173,7 @@ def _no_dropout(cfg):
 
 
 def _spawn(tmp_path: Path, steps: int, name: str) -> None:
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    mp.spawn(_ddp_rank, args=(2, port, tmp_path, steps, name), nprocs=2, join=True)
+    spawn_ranks(_ddp_rank, 2, tmp_path, steps, name)
 
 
 def test_two_ranks_equal_one_process_accumulating_their_batches(tmp_path):
@@ -234,3 +226,21 @@ def test_resume_auto_starts_afresh_then_goes_on_in_place(tmp_path):
     second = train(tiny_config(tmp_path, max_steps=5, val_every=5, resume="auto"), run_dir)
     assert second.progress.step == 5
     assert load_checkpoint(run_dir, prefer="last")["progress"]["step"] == 5
+
+
+def test_kill_9_at_random_moments_with_resume_ends_as_an_uninterrupted_run():
+    """``scripts/kill_resume.py``, short: SIGKILL, resume in place, repeat; then compare."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, "scripts/kill_resume.py", "--kills", "2", "--steps", "24"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 problems" in result.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, tiny_config
+from conftest import REPO, spawn_ranks, tiny_config
 
 import nmt.device as device_module
 import nmt.model.decoder as decoder_module
@@ -193,14 +193,7 @@ def test_tensorboard_holds_scalars_heatmaps_context_and_text(tmp_path):
     assert [a.name for a in arrays] == ["valid_step0000006.npz", "valid_step0000012.npz"]
 
 
-def _ddp_rank(rank: int, world: int, port: int, tmp_path: Path) -> None:
-    os.environ.update(
-        WORLD_SIZE=str(world),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
+def _ddp_rank(rank: int, tmp_path: Path) -> None:
     result = train(
         tiny_config(tmp_path, max_steps=6, val_every=6, device="cpu"), tmp_path / f"rank{rank}"
     )
@@ -208,14 +201,7 @@ def _ddp_rank(rank: int, world: int, port: int, tmp_path: Path) -> None:
 
 
 def test_ddp_with_two_gloo_processes_keeps_ranks_identical(tmp_path):
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    mp.spawn(_ddp_rank, args=(2, port, tmp_path), nprocs=2, join=True)
+    spawn_ranks(_ddp_rank, 2, tmp_path)
     first = torch.load(tmp_path / "params0.pt")
     second = torch.load(tmp_path / "params1.pt")
     for name in first:
