@@ -64,7 +64,7 @@ def train_step(run: Run, group: list[Batch]) -> Update:
                 out = run.objective(
                     batch.src, batch.src_lens, tgt_in, batch.tgt_out, tc.label_smoothing
                 )
-                loss = out.loss * (dist.world / tokens)
+                loss = out.loss / tokens * dist.world  # exactly loss / tokens alone
             run.scaler.scale(loss).backward()
         total += loss.item() / dist.world
     total = all_sum(dist, total)
