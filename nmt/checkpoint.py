@@ -133,3 +133,39 @@ def restore_rng(payload: dict[str, Any], rank: int = 0, world: int = 1) -> bool:
         else:
             torch.cuda.set_rng_state(cuda)
     return True
+
+
+def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
+    """The weights of ``paths`` averaged with equal weights (in float64, cast back), in a
+    weights-only checkpoint that otherwise is the last one's.
+
+    Raises:
+        CheckpointError: when the checkpoints differ in model configuration or vocabulary (the
+            message names both files), or none is given.
+    """
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    payloads = [load_checkpoint(path) for path in paths]
+    first = payloads[0]
+    for other in payloads[1:]:
+        for part, what in (("vocab", "vocabulary"), ("config", "model configuration")):
+            ours = first[part] if part == "vocab" else first[part]["model"]
+            theirs = other[part] if part == "vocab" else other[part]["model"]
+            if ours != theirs:
+                raise CheckpointError(
+                    f"cannot average {first['path']} and {other['path']}: their {what} differs"
+                )
+    averaged = {}
+    for name, tensor in first["model"].items():
+        if tensor.is_floating_point():
+            total = sum(p["model"][name].double() for p in payloads)
+            averaged[name] = (total / len(payloads)).to(tensor.dtype)
+        else:
+            averaged[name] = payloads[-1]["model"][name]
+    last = payloads[-1]
+    result = {key: last[key] for key in ("config", "vocab", "progress")}
+    return result | {
+        "model": averaged,
+        "averaged_from": [p["path"] for p in payloads],
+        "format_version": FORMAT_VERSION,
+    }

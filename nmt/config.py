@@ -270,6 +270,7 @@ class EvaluateConfig:
     data_root: str | None = None  # instead of the checkpoint's data.root (a local copy)
     input: str | None = None  # a source file to score, with `reference`
     reference: str | None = None  # reference translations of `input`
+    baseline: str | None = None  # a checkpoint, or one test set's hypotheses: significance
     alignments: str | None = None  # gold word alignments of the test set
     alignments_one_based: bool = False  # gold links count from 1, as in the classic sets
     alignments_order: str = "src-tgt"  # src-tgt | tgt-src: which side the gold links name first
@@ -285,11 +286,27 @@ class EvaluateConfig:
         check_positive("max_tokens", self.max_tokens)
 
 
+@dataclass
+class AverageConfig:
+    """nmt-average's root: which checkpoints to average, and where to write the result."""
+
+    checkpoints: list[str] | None = None  # checkpoint files, averaged with equal weights
+    run: str | None = None  # or a run directory: its newest `last` step_*.pt checkpoints
+    last: int = 5
+    output: str | None = None  # default: <run>/checkpoints/average.pt
+
+    def __post_init__(self) -> None:
+        check_positive("last", self.last)
+        if (self.checkpoints is None) == (self.run is None):
+            raise ValueError("give checkpoints=[a.pt,b.pt,...] or run=<run directory>, not both")
+
+
 SCHEMAS = {
     "train_schema": Config,
     "prepare_schema": PrepareConfig,
     "translate_schema": TranslateConfig,
     "evaluate_schema": EvaluateConfig,
+    "average_schema": AverageConfig,
 }
 
 

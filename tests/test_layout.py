@@ -19,6 +19,7 @@ LAYERS = {
     "nmt.config": 0,
     "nmt.device": 0,
     "nmt.files": 0,
+    "nmt.provenance": 0,
     "nmt.metrics": 0,
     "nmt.viz": 0,
     "nmt.data": 1,

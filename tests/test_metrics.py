@@ -174,3 +174,59 @@ def test_aer_empty_denominators_score_zero() -> None:
 def test_aer_mismatched_lengths_name_all_counts() -> None:
     with pytest.raises(ValueError, match=r"2 predicted.*1 sure.*3 possible"):
         alignment_error_rate([set(), set()], [set()], [set(), set(), set()])
+
+
+def sacrebleu_cli_table(tmp_path, systems: dict[str, list[str]], refs: list[str], test: str):
+    """sacreBLEU's own command line on the same files: (score, ci or None, p) per metric."""
+    import re
+    import subprocess
+    import sys
+
+    paths = {}
+    for name, lines in {"ref": refs, **systems}.items():
+        paths[name] = tmp_path / f"{name}.txt"
+        paths[name].write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    args = [str(paths["ref"]), "-i", str(paths["base"]), str(paths["sys"]), f"--paired-{test}"]
+    out = subprocess.run(
+        [sys.executable, "-m", "sacrebleu", *args, "-m", "bleu", "chrf", "ter", "-f", "text"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    system_row, p_row = rows[2], rows[3]
+    cells = [c.strip() for c in system_row.split("│")[2:-1]]
+    p_values = [float(p) for p in re.findall(r"p = ([0-9.]+)", p_row)]
+    parsed = []
+    for cell, p in zip(cells, p_values, strict=True):
+        numbers = [float(x) for x in re.findall(r"[0-9]+\.[0-9]+", cell)]  # score [mean, ci]
+        parsed.append((numbers[0], numbers[-1] if len(numbers) == 3 else None, p))
+    return parsed
+
+
+def test_paired_comparison_matches_sacrebleus_command_line(tmp_path) -> None:
+    import random
+
+    from nmt.metrics import paired_comparison
+
+    rng = random.Random(3)
+    words = "a the man dog cat runs sits on in park red blue".split()
+    refs = [" ".join(rng.choices(words, k=rng.randint(4, 9))) for _ in range(80)]
+
+    def noisy(line: str, rate: float) -> str:
+        return " ".join(w if rng.random() > rate else rng.choice(words) for w in line.split())
+
+    base = [noisy(line, 0.30) for line in refs]
+    system = [noisy(line, 0.25) for line in refs]
+    ours = paired_comparison(system, base, refs)
+    assert [c.name for c in ours] == ["BLEU", "chrF2", "TER"]
+    for test in ("bs", "ar"):
+        cli = sacrebleu_cli_table(tmp_path, {"base": base, "sys": system}, refs, test)
+        for c, (score, ci, p) in zip(ours, cli, strict=True):
+            assert round(c.system, 1) == score
+            assert round(c.p_bootstrap if test == "bs" else c.p_randomization, 4) == p
+            if test == "bs":
+                assert round(c.system_ci, 1) == ci
+    assert any(0.01 < c.p_bootstrap < 0.99 for c in ours)  # a case the p-value discriminates
+    assert ours[0].difference == pytest.approx(ours[0].system - ours[0].baseline)

@@ -19,7 +19,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import nmt
-from nmt.config import Config, EvaluateConfig, PrepareConfig, TranslateConfig, register_configs
+from nmt.config import (
+    AverageConfig,
+    Config,
+    EvaluateConfig,
+    PrepareConfig,
+    TranslateConfig,
+    register_configs,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # nmt/
 
@@ -104,7 +111,31 @@ def _evaluate(cfg: EvaluateConfig) -> None:
     evaluate(cfg, decode_options_given())
 
 
+def _average(cfg: AverageConfig) -> None:
+    from nmt.checkpoint import CHECKPOINT_DIR, average_checkpoints, save_checkpoint
+
+    if cfg.run is not None:
+        directory = Path(cfg.run) / CHECKPOINT_DIR
+        steps = sorted(directory.glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+        if not steps:
+            raise ValueError(
+                f"run={cfg.run}: no step_*.pt checkpoints in {directory} (train with "
+                "train.keep_checkpoints=N to keep them)"
+            )
+        paths = steps[-cfg.last :]
+        output = Path(cfg.output or directory / "average.pt")
+    else:
+        if not cfg.output:
+            raise ValueError("checkpoints=[...] needs output=<file>")
+        paths, output = list(cfg.checkpoints), Path(cfg.output)
+    averaged = average_checkpoints(paths)
+    save_checkpoint(averaged, output)
+    print(f"averaged {len(paths)} checkpoints ({', '.join(Path(p).name for p in paths)})")
+    print(f"written: {output}")
+
+
 prepare = _entry_point("prepare", _prepare)
 train = _entry_point("train", _train)
 translate = _entry_point("translate", _translate)
 evaluate = _entry_point("evaluate", _evaluate)
+average = _entry_point("average", _average)

@@ -12,12 +12,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from nmt.checkpoint import CHECKPOINT_DIR
+from nmt.commands.compare import baseline_hypotheses, compare, comparison_records, comparison_table
 from nmt.config import DataConfig, EvaluateConfig
 from nmt.data.corpus import DataError, ParallelSplit, load_split, read_lines
 from nmt.files import write_text
 from nmt.inference.align import read_pharaoh
 from nmt.inference.decoding import Translator, load_translator, search_settings
 from nmt.inference.scoring import GoldAlignments, TestSetReport, score_split, split_gold
+from nmt.provenance import sha256_bytes, sha256_file, sha256_lines, versions
 
 
 def test_sets(cfg: EvaluateConfig, data: DataConfig) -> list[ParallelSplit]:
@@ -72,13 +74,22 @@ def evaluate(
     ``decode_given`` (the ``decode.*`` set on the command line; None: all) are the checkpoint's."""
     translator = load_translator(cfg.checkpoint, cfg.decode.device)
     cfg = replace(cfg, decode=search_settings(translator, cfg.decode, decode_given))
-    reports = [evaluate_split(cfg, translator, split) for split in test_sets(cfg, translator.data)]
+    splits = test_sets(cfg, translator.data)
+    baselines = baseline_hypotheses(cfg, splits, decode_given) if cfg.baseline else None
+    reports = [evaluate_split(cfg, translator, split) for split in splits]
     print(report_table(reports, cfg))
+    records = [_split_record(r, s) for r, s in zip(reports, splits)]
+    if baselines is not None:
+        comparisons = compare(reports, splits, baselines)
+        print(comparison_table(reports, comparisons, cfg.baseline))
+        for record, rows in zip(records, comparisons):
+            record["comparison"] = comparison_records(rows)
     path = Path(cfg.report) if cfg.report else _run_dir_of(translator.path) / "evaluation.json"
     report = {
         "checkpoint": translator.path,
         "decode": asdict(cfg.decode),
-        "test_sets": [asdict(r) for r in reports],
+        "test_sets": records,
+        "provenance": _provenance(cfg, translator),
     }
     try:
         write_text(path, json.dumps(report, indent=2))
@@ -86,6 +97,31 @@ def evaluate(
         raise DataError(f"report={path}: cannot write there ({error.strerror})") from None
     print(f"report: {path}")
     return reports
+
+
+def _split_record(report: TestSetReport, split: ParallelSplit) -> dict:
+    """A test set's figures, and what was translated and scored (hashes of the lines as read)."""
+    record = {key: value for key, value in asdict(report).items() if key != "hypotheses"}
+    return record | {
+        "origin": split.origin,
+        "source_sha256": sha256_lines(split.src),
+        "reference_sha256": sha256_lines(split.tgt),
+    }
+
+
+def _provenance(cfg: EvaluateConfig, translator: Translator) -> dict:
+    """Enough to tell later whether two reports are comparable (``nmt.provenance``)."""
+    vocabs = translator.vocabs
+    return {
+        "checkpoint_sha256": sha256_file(translator.path),
+        "sentencepiece_sha256": {
+            "src": sha256_bytes(vocabs.src.model_proto),
+            "tgt": sha256_bytes(vocabs.tgt.model_proto),
+        },
+        "checkpoint_config": translator.config,
+        "evaluate_config": asdict(cfg),
+        "versions": versions(),
+    }
 
 
 def _run_dir_of(checkpoint: str) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ class Translator:
         data: the checkpoint's corpus settings (languages, test sets, ``max_tokens``).
         decode: the search its training validated with (beam, penalties, precision, batch size).
         path: the checkpoint file it was loaded from.
+        config: the checkpoint's whole resolved configuration, as saved.
     """
 
     model: Seq2Seq
@@ -42,6 +43,7 @@ class Translator:
     data: DataConfig
     decode: DecodeConfig
     path: str
+    config: dict = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -69,7 +71,7 @@ def load_translator(location: str | None, device: str = "cpu") -> Translator:
             f"match ({str(error).splitlines()[0]})"
         ) from None
     model = model.to(pick_device(device, Distributed(), "decode.device")).eval()
-    return Translator(model, vocabs, data_cfg, decode_cfg, payload["path"])
+    return Translator(model, vocabs, data_cfg, decode_cfg, payload["path"], payload["config"])
 
 
 def search_settings(

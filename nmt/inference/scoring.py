@@ -9,7 +9,7 @@ links relate source words to reference words, not to whatever the model happened
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from nmt.config import DecodeConfig
 from nmt.data.batching import EncodedSplit
@@ -32,6 +32,7 @@ class TestSetReport:
     scores: list[Score]
     seconds: float  # decoding time
     alignment: AlignmentScores | None = None
+    hypotheses: list[str] = field(default_factory=list, repr=False)  # detokenized, in order
 
 
 @dataclass
@@ -120,8 +121,7 @@ def score_split(
         tok_bleu: also BLEU on lowercased Moses-tokenized text (sacremoses).
     """
     started = time.perf_counter()
-    nbest = translate_lines(translator, split.src, replace(decode, n_best=1), max_tokens)
-    hypotheses = [translator.vocabs.tgt.decode(h[0].tokens) if h else "" for h in nbest]
+    hypotheses = translate_split(translator, split, decode, max_tokens)
     seconds = time.perf_counter() - started
     alignment = None
     if gold is not None:
@@ -131,4 +131,12 @@ def score_split(
     scores = corpus_scores(hypotheses, split.tgt)
     if tok_bleu:
         scores.append(moses_lowercase_bleu(hypotheses, split.tgt, translator.data.tgt))
-    return TestSetReport(split.name, len(split), scores, seconds, alignment)
+    return TestSetReport(split.name, len(split), scores, seconds, alignment, hypotheses)
+
+
+def translate_split(
+    translator: Translator, split: ParallelSplit, decode: DecodeConfig, max_tokens: int
+) -> list[str]:
+    """The detokenized best translation of every source sentence of ``split``, in order."""
+    nbest = translate_lines(translator, split.src, replace(decode, n_best=1), max_tokens)
+    return [translator.vocabs.tgt.decode(h[0].tokens) if h else "" for h in nbest]

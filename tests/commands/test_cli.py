@@ -37,6 +37,7 @@ COMMANDS = {
     ),
     "translate": (["decode: default"], ["data", "model", "train"], "decode.beam_size=3"),
     "evaluate": (["decode: default"], ["data", "model", "train"], "decode.beam_size=3"),
+    "average": (["nmt-average run="], ["data", "model", "train", "decode"], "last=3"),
 }
 
 

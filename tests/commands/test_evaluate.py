@@ -37,6 +37,29 @@ def test_scores_and_aer_on_the_generated_test_split(trained_run, tmp_path):
     assert saved["test_sets"][0]["alignment"]["aer"] == pytest.approx(report.alignment.aer)
 
 
+def test_the_report_says_what_was_scored_with_what(trained_run, test_split, tmp_path):
+    import hashlib
+
+    cfg = EvaluateConfig(
+        checkpoint=str(trained_run), report=str(tmp_path / "r.json"), decode=DecodeConfig()
+    )
+    evaluate(cfg)
+    saved = json.loads((tmp_path / "r.json").read_text())
+    provenance, test_set = saved["provenance"], saved["test_sets"][0]
+    checkpoint = trained_run / "checkpoints" / "best.pt"
+    assert saved["checkpoint"] == str(checkpoint)
+    assert provenance["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    text = "".join(line + "\n" for line in test_split.tgt).encode()
+    assert test_set["reference_sha256"] == hashlib.sha256(text).hexdigest()
+    assert test_set["source_sha256"] != test_set["reference_sha256"]
+    proto = load_translator(str(trained_run)).vocabs.src.model_proto
+    assert provenance["sentencepiece_sha256"]["src"] == hashlib.sha256(proto).hexdigest()
+    assert provenance["checkpoint_config"]["model"]["emb_dim"] == 64  # trained_run's
+    assert provenance["evaluate_config"]["decode"]["beam_size"] == 5
+    assert provenance["versions"]["nmt"] and provenance["versions"]["sacrebleu"]
+    assert provenance["versions"]["git"] is None or len(provenance["versions"]["git"]) >= 40
+
+
 def shifted(lines: list[str], by: int = 1, transpose: bool = False) -> list[str]:
     """Pharaoh lines with every index moved by ``by``, optionally target-source."""
     links = [[tuple(map(int, link.split("-"))) for link in line.split()] for line in lines]
@@ -173,3 +196,31 @@ def test_bad_paths_are_named_without_a_traceback(trained_run, tmp_path):
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"report={blocked / 'sub' / 'r.json'}: cannot write there" in result.stderr
+
+
+def test_a_baseline_checkpoint_or_hypothesis_file_is_compared(trained_run, test_split, tmp_path):
+    cfg = EvaluateConfig(
+        checkpoint=str(trained_run),
+        baseline=str(trained_run),
+        report=str(tmp_path / "r.json"),
+        decode=DecodeConfig(beam_size=1),
+    )
+    [report] = evaluate(cfg)
+    saved = json.loads((tmp_path / "r.json").read_text())["test_sets"][0]
+    rows = {row["name"]: row for row in saved["comparison"]}
+    assert set(rows) == {"BLEU", "chrF2", "TER"} and "hypotheses" not in saved
+    assert rows["BLEU"]["system"] == pytest.approx(report.scores[0].value)
+    assert all(row["difference"] == 0 for row in rows.values())
+    # sacreBLEU counts only strictly larger resampled differences (multeval's convention), so a
+    # system against itself gets its smallest p-value, 1/(resamples + 1), not 1
+    assert all(row["p_bootstrap"] == pytest.approx(1 / 1001) for row in rows.values())
+    worse = [" ".join(line.split()[:-2]) for line in report.hypotheses]  # the same, cut short
+    write_text(tmp_path / "worse.txt", worse)
+    evaluate(replace(cfg, baseline=str(tmp_path / "worse.txt")))
+    rows = json.loads((tmp_path / "r.json").read_text())["test_sets"][0]["comparison"]
+    assert rows[0]["difference"] > 5 and rows[0]["p_bootstrap"] < 0.01
+    write_text(tmp_path / "short.txt", worse[:-1])
+    with pytest.raises(DataError, match=r"short.txt has 99 lines, test set test has 100"):
+        evaluate(replace(cfg, baseline=str(tmp_path / "short.txt")))
+    with pytest.raises(DataError, match="hypotheses of one test set, but 2 are scored"):
+        evaluate(replace(cfg, baseline=str(tmp_path / "worse.txt"), test_sets=["test", "valid"]))
