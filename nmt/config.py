@@ -9,6 +9,7 @@ sees a DictConfig: functions take the sub-config they need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
@@ -171,6 +172,13 @@ class TrainConfig:
             )
 
 
+def check_checkpoint(value: Any) -> None:
+    """``checkpoint=``: one path, or a list of paths (an ensemble)."""
+    paths = value if isinstance(value, list) else [value]
+    if value is not None and not all(isinstance(p, str) and p for p in paths):
+        raise ValueError(f"checkpoint={value!r}: give a path, or a list [a.pt,b.pt,...]")
+
+
 def parse_duration(text: str) -> float:
     """Seconds in "90", "90s", "15m", "1.5h" or "1h30m"; a ValueError names train.max_time."""
     units = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -237,7 +245,7 @@ class PrepareConfig:
 class TranslateConfig:
     """nmt-translate's root: a checkpoint, the search, and what to write."""
 
-    checkpoint: str | None = None  # run directory or .pt
+    checkpoint: Any = None  # run directory or .pt; [a.pt,b.pt,...]: an ensemble
     input: str | None = None  # file, or "-"/unset for stdin
     output: str | None = None  # file, or "-"/unset for stdout
     decode: DecodeConfig = field(default_factory=DecodeConfig)
@@ -254,6 +262,7 @@ class TranslateConfig:
         check_choice("align_method", self.align_method, ("argmax", "threshold"))
         check_choice("heatmap_format", self.heatmap_format, ("png", "svg", "pdf"))
         check_positive("max_tokens", self.max_tokens)
+        check_checkpoint(self.checkpoint)
 
 
 @dataclass
@@ -264,7 +273,7 @@ class EvaluateConfig:
     which splits and where a local copy lives; ``input`` + ``reference`` score two files instead.
     """
 
-    checkpoint: str | None = None  # run directory or .pt
+    checkpoint: Any = None  # run directory or .pt; [a.pt,b.pt,...]: an ensemble
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     test_sets: list[str] | None = None  # instead of the checkpoint's data.test_sets
     data_root: str | None = None  # instead of the checkpoint's data.root (a local copy)
@@ -284,6 +293,7 @@ class EvaluateConfig:
         check_choice("align_method", self.align_method, ("argmax", "threshold"))
         check_choice("alignments_order", self.alignments_order, ("src-tgt", "tgt-src"))
         check_positive("max_tokens", self.max_tokens)
+        check_checkpoint(self.checkpoint)
 
 
 @dataclass

@@ -114,6 +114,7 @@ def _provenance(cfg: EvaluateConfig, translator: Translator) -> dict:
     vocabs = translator.vocabs
     return {
         "checkpoint_sha256": sha256_file(translator.path),
+        "checkpoints": [{"path": path, "sha256": sha256_file(path)} for path in translator.paths],
         "sentencepiece_sha256": {
             "src": sha256_bytes(vocabs.src.model_proto),
             "tgt": sha256_bytes(vocabs.tgt.model_proto),

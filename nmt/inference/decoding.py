@@ -21,6 +21,7 @@ from nmt.data.batching import EncodedSplit, collate, epoch_batches
 from nmt.data.tokenizer import Vocabularies
 from nmt.device import Distributed, autocast, pick_device
 from nmt.inference.beam import beam_search
+from nmt.inference.ensemble import Ensemble
 from nmt.inference.search import Hypothesis, greedy
 from nmt.model import Seq2Seq, build_model
 
@@ -34,29 +35,39 @@ class Translator:
     Attributes:
         data: the checkpoint's corpus settings (languages, test sets, ``max_tokens``).
         decode: the search its training validated with (beam, penalties, precision, batch size).
-        path: the checkpoint file it was loaded from.
+        path: the checkpoint file it was loaded from (an ensemble's first).
         config: the checkpoint's whole resolved configuration, as saved.
+        paths: every checkpoint file: one, or an ensemble's members.
     """
 
-    model: Seq2Seq
+    model: Seq2Seq | Ensemble
     vocabs: Vocabularies
     data: DataConfig
     decode: DecodeConfig
     path: str
     config: dict = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.paths = self.paths or [self.path]
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
 
-def load_translator(location: str | None, device: str = "cpu") -> Translator:
-    """Rebuild the model of a checkpoint (file or run directory) in eval mode.
+def load_translator(location: str | Sequence[str] | None, device: str = "cpu") -> Translator:
+    """Rebuild the model of a checkpoint (file or run directory) in eval mode; several
+    checkpoints of one vocabulary make an ``Ensemble``.
 
     ``device`` is ``decode.device``: auto (CUDA when present), cpu or cuda.
     """
-    if location is None:
+    if location is None or (not isinstance(location, str) and not location):
         raise CheckpointError("no checkpoint given: add checkpoint=<run directory or .pt file>")
+    if not isinstance(location, str) and len(location) > 1:
+        return _load_ensemble(list(location), device)
+    if not isinstance(location, str):
+        location = location[0]
     payload = load_checkpoint(location)
     try:
         model_cfg = ModelConfig(**payload["config"]["model"])
@@ -72,6 +83,20 @@ def load_translator(location: str | None, device: str = "cpu") -> Translator:
         ) from None
     model = model.to(pick_device(device, Distributed(), "decode.device")).eval()
     return Translator(model, vocabs, data_cfg, decode_cfg, payload["path"], payload["config"])
+
+
+def _load_ensemble(locations: list[str], device: str) -> Translator:
+    """One translator over several checkpoints; their vocabularies must be the same."""
+    members = [load_translator(location, device) for location in locations]
+    first = members[0]
+    for other in members[1:]:
+        ours = (first.vocabs.src.model_proto, first.vocabs.tgt.model_proto)
+        if (other.vocabs.src.model_proto, other.vocabs.tgt.model_proto) != ours:
+            raise CheckpointError(
+                f"cannot ensemble {first.path} and {other.path}: their vocabularies differ"
+            )
+    model = Ensemble([member.model for member in members]).eval()
+    return replace(first, model=model, paths=[member.path for member in members])
 
 
 def search_settings(

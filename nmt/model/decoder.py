@@ -42,6 +42,10 @@ class DecoderState(NamedTuple):
     values: Tensor
     mask: Tensor
 
+    def select(self, index: Tensor) -> DecoderState:
+        """Batch rows ``index`` (K,) long of every tensor (beam back-pointers, finished rows)."""
+        return DecoderState(*(None if t is None else t.index_select(0, index) for t in self))
+
 
 class StepOutput(NamedTuple):
     """One decoding step: logits (B,V), the new state, attn (B,S), context (B,D), head_attn."""
@@ -75,8 +79,9 @@ class DecoderLoss(NamedTuple):
 
 
 def reorder(state: DecoderState, index: Tensor) -> DecoderState:
-    """Select batch rows ``index`` (K,) long of every tensor in ``state`` (beam back-pointers)."""
-    return DecoderState(*(None if t is None else t.index_select(0, index) for t in state))
+    """Select batch rows ``index`` (K,) long of ``state``: any state with a ``select`` method
+    (one model's ``DecoderState``, or an ensemble's states together)."""
+    return state.select(index)
 
 
 class RNNDecoder(nn.Module):
