@@ -40,11 +40,12 @@ from bench_decode import measure_decoding, run_measured
 from omegaconf import OmegaConf
 
 from nmt.commands.cli import CONFIG_DIR
-from nmt.config import Config, ModelConfig, register_configs
+from nmt.config import Config, ModelConfig
 from nmt.data.batching import Batch, collate, epoch_batches
 from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, resolve_precision
 from nmt.model import Seq2SeqLoss, build_model, count_parameters
+from nmt.schemas import register_configs
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.run_log import RunLog
 from nmt.training.train import Run

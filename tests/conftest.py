@@ -192,3 +192,20 @@ def _as_rank(rank: int, world: int, port: int, function, args) -> None:
         MASTER_PORT=str(port),
     )
     function(rank, *args)
+
+
+def run_command(command: str, *args: str, cwd=None, stdin: str | None = None):
+    """A console script (``train``, ``translate``, ...) as a user runs it, in a subprocess of
+    this interpreter: its CompletedProcess, stdout and stderr as text."""
+    import subprocess
+    import sys
+
+    code = f"import sys; from nmt.commands.cli import {command}; sys.argv[0] = 'nmt'; {command}()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+        input=stdin,
+        timeout=300,
+    )

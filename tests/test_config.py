@@ -8,7 +8,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from nmt.commands.cli import CONFIG_DIR
-from nmt.config import Config, register_configs
+from nmt.config import Config
+from nmt.schemas import register_configs
 
 register_configs()
 

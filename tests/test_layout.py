@@ -20,6 +20,7 @@ LAYERS = {
     "nmt.device": 0,
     "nmt.files": 0,
     "nmt.provenance": 0,
+    "nmt.schemas": 1,
     "nmt.metrics": 0,
     "nmt.viz": 0,
     "nmt.data": 1,

@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import nmt
-from nmt.config import (
+from nmt.config import Config
+from nmt.schemas import (
     AverageConfig,
-    Config,
     EvaluateConfig,
     PrepareConfig,
     TranslateConfig,

@@ -10,11 +10,11 @@ from collections.abc import Collection
 from dataclasses import asdict
 from pathlib import Path
 
-from nmt.config import EvaluateConfig
 from nmt.data.corpus import DataError, ParallelSplit, read_lines
 from nmt.inference.decoding import load_translator, search_settings
 from nmt.inference.scoring import TestSetReport, translate_split
 from nmt.metrics import Comparison, paired_comparison
+from nmt.schemas import EvaluateConfig
 
 
 def baseline_hypotheses(

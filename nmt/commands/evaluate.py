@@ -13,13 +13,14 @@ from pathlib import Path
 
 from nmt.checkpoint import CHECKPOINT_DIR
 from nmt.commands.compare import baseline_hypotheses, compare, comparison_records, comparison_table
-from nmt.config import DataConfig, EvaluateConfig
+from nmt.config import DataConfig
 from nmt.data.corpus import DataError, ParallelSplit, load_split, read_lines
 from nmt.files import write_text
 from nmt.inference.align import read_pharaoh
 from nmt.inference.decoding import Translator, load_translator, search_settings
 from nmt.inference.scoring import GoldAlignments, TestSetReport, score_split, split_gold
 from nmt.provenance import sha256_bytes, sha256_file, sha256_lines, versions
+from nmt.schemas import EvaluateConfig
 
 
 def test_sets(cfg: EvaluateConfig, data: DataConfig) -> list[ParallelSplit]:

@@ -14,12 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
-from nmt.config import TranslateConfig
 from nmt.data.corpus import DataError, read_lines
 from nmt.files import atomic_write
 from nmt.inference.align import format_pharaoh, word_alignment
 from nmt.inference.decoding import Translator, load_translator, search_settings, translate_lines
 from nmt.inference.search import Hypothesis
+from nmt.schemas import TranslateConfig
 
 OUTPUTS = ("output", "write_alignments", "write_nbest", "write_jsonl")
 

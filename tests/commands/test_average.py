@@ -44,32 +44,14 @@ def test_checkpoints_of_different_vocabularies_are_refused_naming_both(run_dir, 
 
 
 def test_the_command_averages_a_runs_newest_checkpoints(run_dir):
-    import subprocess
-    import sys
+    from conftest import run_command
 
-    from conftest import REPO
-
-    code = (
-        "import sys; from nmt.commands.cli import average; sys.argv[0] = 'nmt-average'; average()"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, f"run={run_dir}", "last=3"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
+    result = run_command("average", f"run={run_dir}", "last=3")
     assert result.returncode == 0, result.stderr
     assert "averaged 3 checkpoints (step_3.pt, step_6.pt, step_9.pt)" in result.stdout
     translator = load_translator(str(run_dir / "checkpoints" / "average.pt"))
     expected = average_checkpoints([run_dir / "checkpoints" / f"step_{n}.pt" for n in (3, 6, 9)])
     for name, tensor in translator.model.state_dict().items():
         assert torch.equal(tensor, expected["model"][name]), name
-    both = subprocess.run(
-        [sys.executable, "-c", code, f"run={run_dir}", "checkpoints=[a.pt]"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
+    both = run_command("average", f"run={run_dir}", "checkpoints=[a.pt]")
     assert both.returncode != 0 and "not both" in both.stderr

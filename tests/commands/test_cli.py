@@ -8,20 +8,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import MULTI30K_RAW, REPO, write_text
-
-
-def run(script: str, *args: str, cwd=None, stdin: str | None = None) -> subprocess.CompletedProcess:
-    code = f"import sys; from nmt.commands.cli import {script}; sys.argv[0] = 'nmt'; {script}()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or REPO,
-        input=stdin,
-        timeout=300,
-    )
-
+from conftest import MULTI30K_RAW, REPO, run_command, write_text
 
 # per command: the groups it composes, groups it must not show, and one option of its own
 COMMANDS = {
@@ -44,12 +31,12 @@ COMMANDS = {
 @pytest.mark.parametrize("script", sorted(COMMANDS))
 def test_every_script_prints_its_own_help_and_job_config(script):
     groups, absent, option = COMMANDS[script]
-    shown = run(script, "--help")
+    shown = run_command(script, "--help")
     assert shown.returncode == 0
     assert all(group in shown.stdout for group in groups)
     lines = shown.stdout.splitlines()
     assert not [line for line in lines if line.split(":")[0] in absent], "another command's options"
-    job = run(script, "--cfg", "job", option)
+    job = run_command(script, "--cfg", "job", option)
     key, value = option.rsplit("=", 1)
     assert job.returncode == 0 and f"{key.split('.')[-1]}: {value}" in job.stdout
 
@@ -63,7 +50,7 @@ def test_every_script_prints_its_own_help_and_job_config(script):
     ],
 )
 def test_an_option_the_command_does_not_have_is_refused_by_name(script, option):
-    result = run(
+    result = run_command(
         script, option, "checkpoint=nowhere" if script != "prepare" else "data.vocab_size=9"
     )
     assert result.returncode != 0
@@ -75,15 +62,17 @@ def test_search_options_not_given_are_the_checkpoints(trained_run, tmp_path):
     import json
 
     report = tmp_path / "evaluation.json"
-    shown = run("evaluate", f"checkpoint={trained_run}", f"report={report}", "decode.alpha=0.5")
+    shown = run_command(
+        "evaluate", f"checkpoint={trained_run}", f"report={report}", "decode.alpha=0.5"
+    )
     assert shown.returncode == 0, shown.stderr
     decode = json.loads(report.read_text())["decode"]
     assert (decode["beam_size"], decode["alpha"], decode["device"]) == (3, 0.5, "auto")
     assert "(beam 3, alpha 0.5, beta 0)" in shown.stdout
-    wide = run("translate", f"checkpoint={trained_run}", "decode.n_best=4", stdin="a\n")
+    wide = run_command("translate", f"checkpoint={trained_run}", "decode.n_best=4", stdin="a\n")
     assert wide.returncode != 0
     assert "decode.n_best=4 exceeds decode.beam_size=3" in wide.stderr
-    given = run(
+    given = run_command(
         "translate",
         f"checkpoint={trained_run}",
         "decode.n_best=4",
@@ -98,31 +87,35 @@ def test_search_options_not_given_are_the_checkpoints(trained_run, tmp_path):
 def test_prepare_on_mismatched_files_fails_naming_both(tmp_path):
     write_text(tmp_path / "train.en", ["a", "b", "c"])
     write_text(tmp_path / "train.de", ["x", "y"])
-    result = run("prepare", "data=files", f"data.root={tmp_path}", cwd=tmp_path)
+    result = run_command("prepare", "data=files", f"data.root={tmp_path}", cwd=tmp_path)
     assert result.returncode != 0
     assert "train.en has 3 lines" in result.stderr and "train.de has 2" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_prepare_rejects_a_misspelled_key(tmp_path):
-    result = run("prepare", "data.vocab_sise=10", cwd=tmp_path)
+    result = run_command("prepare", "data.vocab_sise=10", cwd=tmp_path)
     assert result.returncode != 0 and "vocab_sise" in result.stderr
 
 
 def test_prepare_reports_statistics_of_the_generated_corpus(tmp_path):
-    result = run("prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300", cwd=tmp_path)
+    result = run_command(
+        "prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "vocabulary: trained" in result.stdout
     for split in ("train", "valid", "test"):
         assert f"\n{split} " in result.stdout
     assert not (tmp_path / "outputs").exists()  # nmt-prepare leaves no run directory
-    again = run("prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300", cwd=tmp_path)
+    again = run_command(
+        "prepare", "data.generated_sizes=[300,40,40]", "data.vocab_size=300", cwd=tmp_path
+    )
     assert "vocabulary: reused" in again.stdout
 
 
 @pytest.mark.skipif(not MULTI30K_RAW.is_dir(), reason="../shared/data/multi30k is not present")
 def test_prepare_multi30k_local_copy(tmp_path):
-    result = run("prepare", "data=multi30k", f"data.root={MULTI30K_RAW}", cwd=tmp_path)
+    result = run_command("prepare", "data=multi30k", f"data.root={MULTI30K_RAW}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "test_2016_flickr" in result.stdout
     assert "loaded train: 28,998 pairs" in result.stdout  # 29,000 less 2 with a length ratio > 3

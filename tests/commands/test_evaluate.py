@@ -8,12 +8,13 @@ import sys
 from dataclasses import replace
 
 import pytest
-from conftest import REPO, write_text
+from conftest import REPO, run_command, write_text
 
 from nmt.commands.evaluate import evaluate
-from nmt.config import DecodeConfig, EvaluateConfig
+from nmt.config import DecodeConfig
 from nmt.data.corpus import DataError, load_split
 from nmt.inference.decoding import load_translator
+from nmt.schemas import EvaluateConfig
 
 
 @pytest.fixture(scope="module")
@@ -176,23 +177,11 @@ def test_bad_paths_are_named_without_a_traceback(trained_run, tmp_path):
         evaluate(EvaluateConfig(checkpoint=str(trained_run), input=str(tmp_path), reference="x"))
     blocked = tmp_path / "file"
     blocked.write_text("")
-    code = (
-        "import sys; from nmt.commands.cli import evaluate; "
-        "sys.argv[0] = 'nmt-evaluate'; evaluate()"
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            f"checkpoint={trained_run}",
-            "decode.beam_size=1",
-            f"report={blocked / 'sub' / 'r.json'}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
+    result = run_command(
+        "evaluate",
+        f"checkpoint={trained_run}",
+        "decode.beam_size=1",
+        f"report={blocked / 'sub' / 'r.json'}",
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"report={blocked / 'sub' / 'r.json'}: cannot write there" in result.stderr

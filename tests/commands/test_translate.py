@@ -12,9 +12,10 @@ from conftest import REPO, write_text
 
 from nmt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nmt.commands.translate import translate
-from nmt.config import DecodeConfig, TranslateConfig
+from nmt.config import DecodeConfig
 from nmt.data.corpus import DataError
 from nmt.inference.decoding import load_translator, translate_lines
+from nmt.schemas import TranslateConfig
 
 
 def run_translate(*args: str, stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:

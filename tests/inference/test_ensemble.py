@@ -63,31 +63,17 @@ def test_checkpoints_of_different_vocabularies_cannot_be_ensembled(trained_run, 
 
 def test_evaluating_a_model_twice_as_an_ensemble_scores_as_the_model(trained_run, tmp_path):
     import json
-    import subprocess
-    import sys
 
-    from conftest import REPO
+    from conftest import run_command
 
     best = trained_run / "checkpoints" / "best.pt"
-    code = "import sys; from nmt.commands.cli import evaluate; sys.argv[0] = 'nmt'; evaluate()"
     reports = []
     for checkpoint, name in ((f"{best}", "one"), (f"[{best},{best}]", "two")):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                code,
-                f"checkpoint={checkpoint}",
-                "decode.beam_size=2",
-                f"report={tmp_path / name}.json",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=300,
-        )
+        report = tmp_path / f"{name}.json"
+        args = (f"checkpoint={checkpoint}", "decode.beam_size=2", f"report={report}")
+        result = run_command("evaluate", *args)
         assert result.returncode == 0, result.stderr
-        reports.append(json.loads((tmp_path / f"{name}.json").read_text()))
+        reports.append(json.loads(report.read_text()))
     one, two = ([s["value"] for s in r["test_sets"][0]["scores"]] for r in reports)
     assert two == pytest.approx(one)
     assert [c["path"] for c in reports[1]["provenance"]["checkpoints"]] == [str(best)] * 2
