@@ -71,14 +71,18 @@ def read_lines(path: Path) -> list[str]:
     """Read a UTF-8 text file (``.gz`` accepted), one entry per line, without line ends."""
     opener = gzip.open if path.suffix == ".gz" else open
     lines = []
-    with opener(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                lines.append(raw.decode("utf-8").rstrip("\r\n"))
-            except UnicodeDecodeError as error:
-                raise DataError(
-                    f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
-                ) from None
+    try:
+        with opener(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    lines.append(raw.decode("utf-8").rstrip("\r\n"))
+                except UnicodeDecodeError as error:
+                    raise DataError(
+                        f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
+                    ) from None
+    except (OSError, EOFError) as error:  # missing, a directory, not gzip, a truncated .gz
+        reason = getattr(error, "strerror", None) or error
+        raise DataError(f"{path}: cannot read it ({reason})") from None
     return lines
 
 

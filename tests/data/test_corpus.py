@@ -39,6 +39,18 @@ def test_undecodable_utf8_names_file_and_line(tmp_path):
         read_lines(tmp_path / "bad.en")
 
 
+def test_unreadable_files_are_named(tmp_path):
+    import gzip
+
+    whole = gzip.compress("".join(f"line {n}\n" for n in range(2000)).encode())
+    (tmp_path / "cut.en.gz").write_bytes(whole[: len(whole) // 2])  # a copy that stopped halfway
+    (tmp_path / "plain.en.gz").write_bytes(b"not gzip at all\n")
+    (tmp_path / "dir.en").mkdir()
+    for name in ("cut.en.gz", "plain.en.gz", "dir.en", "missing.en"):
+        with pytest.raises(DataError, match=rf"{name}: cannot read it \("):
+            read_lines(tmp_path / name)
+
+
 def test_tsv_with_wrong_column_count_names_the_line(tmp_path):
     write_text(tmp_path / "train.tsv", ["a\tb", "only one column"])
     with pytest.raises(DataError, match=r"train\.tsv:2: expected 2 tab-separated columns, found 1"):
