@@ -147,11 +147,13 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
         raise CheckpointError("no checkpoints to average")
     payloads = [load_checkpoint(path) for path in paths]
     first = payloads[0]
+    parts = {
+        "vocabulary": lambda p: p["vocab"],
+        "model configuration": lambda p: p["config"]["model"],
+    }
     for other in payloads[1:]:
-        for part, what in (("vocab", "vocabulary"), ("config", "model configuration")):
-            ours = first[part] if part == "vocab" else first[part]["model"]
-            theirs = other[part] if part == "vocab" else other[part]["model"]
-            if ours != theirs:
+        for what, part in parts.items():
+            if part(first) != part(other):
                 raise CheckpointError(
                     f"cannot average {first['path']} and {other['path']}: their {what} differs"
                 )

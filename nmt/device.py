@@ -103,8 +103,12 @@ def _all_reduce(dist: Distributed, value: float, op: str) -> float:
     tensor = torch.tensor([value], dtype=torch.float64)
     if torch_dist.get_backend() == "nccl":
         tensor = tensor.cuda()
-    ops = {"min": torch_dist.ReduceOp.MIN, "max": torch_dist.ReduceOp.MAX}
-    torch_dist.all_reduce(tensor, op=ops.get(op, torch_dist.ReduceOp.SUM))
+    ops = {
+        "min": torch_dist.ReduceOp.MIN,
+        "max": torch_dist.ReduceOp.MAX,
+        "sum": torch_dist.ReduceOp.SUM,
+    }
+    torch_dist.all_reduce(tensor, op=ops[op])
     return float(tensor.item())
 
 

@@ -11,7 +11,7 @@ import logging
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,7 +29,7 @@ from nmt.checkpoint import (
 from nmt.config import Config, parse_duration
 from nmt.data.batching import Batch, EncodedSplit, collate, epoch_batches
 from nmt.data.prepare import PreparedCorpus, prepare
-from nmt.device import Distributed, all_agree, gather_objects, training_device
+from nmt.device import Distributed, gather_objects, training_device
 from nmt.files import remove_temporaries
 from nmt.model import Seq2Seq, Seq2SeqLoss, build_model, count_parameters
 from nmt.training.optim import LearningRate, build_optimizer
@@ -114,6 +114,7 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
         dist,
         device,
         precision,
+        Progress(world=dist.world),
     )
     if resumed is not None:
         restore(run, resumed)
@@ -152,7 +153,7 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
         group, batches = _next_group(run, batches)
         lr = run.schedule.apply(run.optimizer, progress.step + 1, spent)
         update = train_step(run, group)
-        if all_agree(dist, update.applied):
+        if update.applied:  # the same on every rank: global loss, all-reduced gradients
             progress.step += 1
             progress.tgt_tokens += update.tokens
             window["tokens"] += update.tokens
@@ -270,7 +271,7 @@ def _save(run: Run, name: str, full: bool) -> None:
     if not run.dist.is_main:
         return
     optimizer = run.optimizer if full else None
-    progress = asdict(replace(run.progress, world=run.dist.world))
+    progress = asdict(run.progress)
     payload = training_payload(
         run.cfg,
         run.model,
