@@ -144,6 +144,7 @@ class TrainConfig:
     patience: int = 0  # validations without improvement before stopping; 0 = never stop early
     keep_checkpoints: int = 0  # also keep the newest N step_*.pt checkpoints
     plot_sentences: int = 4  # validation sentences whose attention is drawn at every validation
+    explore_sentences: int = 32  # validation sentences logged for the Attention tab (0: none)
     log_every: int = 50
     progress: bool = True
 

@@ -200,3 +200,20 @@ def word_alignment(
     if method == "threshold":
         links |= {(int(sw), int(tw)) for tw, sw in np.argwhere(words >= threshold)}
     return links
+
+
+def attention_entropy(attn: np.ndarray) -> np.ndarray:
+    """Entropy in nats of each attention row, -sum p log p with 0 log 0 = 0.
+
+    Low entropy means sharp, alignment-like attention; log(S) means uniform. Zeros (padding) are
+    skipped, so padded rows give the entropy of their real part.
+
+    Args:
+        attn: (..., S) attention distributions over the last axis.
+
+    Returns:
+        (...) entropies, never NaN for rows containing zeros.
+    """
+    p = np.asarray(attn, dtype=float)
+    log_p = np.log(p, out=np.zeros_like(p), where=p > 0)
+    return -(p * log_p).sum(axis=-1)

@@ -8,6 +8,7 @@ D memory size, K beam size, V target vocabulary; N = (live sentences) * K rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -79,6 +80,8 @@ class _History:
 
     tokens: list[Tensor] = field(default_factory=list)  # [t] (N_t,) the token fed at step t
     back: list[Tensor] = field(default_factory=list)  # [t] (N_t,) row of step t-1 continued
+    scores: list[Tensor] = field(default_factory=list)  # [t] (N_t,) log-prob of the row's prefix
+    active: list[Tensor] = field(default_factory=list)  # [t] (A_t,) sentence of each K rows
     attn: list[Tensor] = field(default_factory=list)  # [t] (N_t,S)
     context: list[Tensor] = field(default_factory=list)  # [t] (N_t,D)
     heads: list[Tensor | None] = field(default_factory=list)  # [t] (N_t,h,S) or None
@@ -86,6 +89,8 @@ class _History:
     def record(self, beams: _Beams, out: StepOutput) -> None:
         self.tokens.append(beams.tokens)
         self.back.append(beams.back)
+        self.scores.append(beams.scores)
+        self.active.append(beams.active)
         self.attn.append(out.attn)
         self.context.append(out.context)
         self.heads.append(out.head_attn)
@@ -117,7 +122,7 @@ class _History:
 
 @torch.inference_mode()
 def beam_search(
-    model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig
+    model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig, forced: Sequence[int] = ()
 ) -> list[list[Hypothesis]]:
     """Batched beam search: every beam of every sentence advances in one ``decoder.step``.
 
@@ -134,22 +139,31 @@ def beam_search(
         src: (B,S) source ids with EOS, padded. src_lens: (B,) lengths.
         cfg: beam_size K, alpha, beta, max_len_ratio, min_len (EOS is forbidden before
             min_len output tokens) and n_best.
+        forced: output ids every sentence must start with (the explorer's "what if"); the
+            search continues freely after them.
 
     Returns:
         For each sentence, its n_best hypotheses (fewer only if fewer finished), best first.
     """
+    finished, history = search_steps(model, src, src_lens, cfg, forced)
+    return finalize(finished, history, src_lens, cfg.n_best)
+
+
+def search_steps(
+    model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig, forced: Sequence[int]
+) -> tuple[list[list[_Finished]], _History]:
     beams = _start(model, src, src_lens, cfg)
     history, finished = _History(), [[] for _ in range(src.size(0))]
     for t in range(int(beams.limits.max())):
         out = model.decoder.step(beams.tokens, beams.state)
         history.record(beams, out)
         coverage = beams.coverage + out.attn.float()  # (N,S)
-        cand = _expand(beams, out.logits, t, cfg)
+        cand = _expand(beams, out.logits, t, cfg, forced[t] if t < len(forced) else None)
         done = _retire(cand, beams, coverage, out.state.mask, t, cfg, finished)
         if bool(done.all()):
             break
         beams = _select(cand, beams, coverage, out.state, ~done, cfg.no_repeat_ngram > 0)
-    return _finalize(finished, history, src_lens, cfg.n_best)
+    return finished, history
 
 
 def _start(model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig) -> _Beams:
@@ -172,12 +186,18 @@ def _start(model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig) -> 
     )
 
 
-def _expand(beams: _Beams, logits: Tensor, t: int, cfg: DecodeConfig) -> _Candidates:
-    """The 2K best (slot, token) expansions per sentence from logits (N,V); 2K <= K*V."""
+def _expand(
+    beams: _Beams, logits: Tensor, t: int, cfg: DecodeConfig, forced: int | None
+) -> _Candidates:
+    """The 2K best (slot, token) expansions per sentence from logits (N,V); 2K <= K*V.
+    ``forced``: the only token allowed at this step."""
     k = cfg.beam_size
     log_probs = logits.float().log_softmax(-1)  # (N,V)
     if t < cfg.min_len:
         log_probs[:, EOS_ID] = float("-inf")
+    if forced is not None:
+        allowed = log_probs[:, forced].clone()
+        log_probs.fill_(float("-inf"))[:, forced] = allowed
     block_repeats(log_probs, beams.prefix, cfg.no_repeat_ngram)
     vocab = log_probs.size(-1)
     total = (beams.scores.unsqueeze(1) + log_probs).view(-1, k * vocab)  # (A,K*V)
@@ -264,7 +284,7 @@ def _select(
     )
 
 
-def _finalize(
+def finalize(
     finished: list[list[_Finished]], history: _History, src_lens: Tensor, n_best: int
 ) -> list[list[Hypothesis]]:
     """Rank each sentence's finished hypotheses, backtrack the n_best, cut them per sentence."""

@@ -172,6 +172,8 @@ class ForcedAttention:
     Attributes:
         src_labels, tgt_labels: the pieces of each side, then ``</s>``.
         attn: (T,S) float32 weights; context: (T,D); head_attn: (h,T,S) for multihead, else None.
+        top_ids, top_probs: (T,k) the k most probable tokens at each step and their
+            probabilities, when asked for (``top_k``), else None.
     """
 
     src_labels: list[str]
@@ -179,6 +181,8 @@ class ForcedAttention:
     attn: np.ndarray
     context: np.ndarray
     head_attn: np.ndarray | None = None
+    top_ids: np.ndarray | None = None
+    top_probs: np.ndarray | None = None
 
 
 @torch.no_grad()
@@ -188,11 +192,14 @@ def force_decode(
     split: EncodedSplit,
     indices: Sequence[int],
     batch_size: int = 64,
+    top_k: int = 0,
 ) -> list[ForcedAttention]:
     """Attention and context vectors of ``model`` reading ``split[indices]``'s own translations.
 
     Runs in eval mode on the model's device, in length-sorted batches; results in ``indices``'
-    order. Alignments (AER) and the heatmaps of training both come from here.
+    order. Alignments (AER), the heatmaps of training and the explorer all come from here;
+    ``top_k`` > 0 also keeps the k most probable tokens of every step (the explorer's
+    alternatives).
     """
     device = next(model.parameters()).device
     subset = split.subset(indices)
@@ -205,12 +212,15 @@ def force_decode(
         for b, i in enumerate(batch_indices):
             s, t = len(subset.src[i]) + 1, len(subset.tgt[i]) + 1
             heads = None if out.head_attn is None else out.head_attn[b, :t, :, :s].permute(1, 0, 2)
+            top = out.logits[b, :t].float().softmax(-1).topk(top_k) if top_k > 0 else None
             found[i] = ForcedAttention(
                 vocabs.src.pieces(subset.src[i]) + ["</s>"],
                 vocabs.tgt.pieces(subset.tgt[i]) + ["</s>"],
                 out.attn[b, :t, :s].float().cpu().numpy(),
                 out.context[b, :t].float().cpu().numpy(),
                 None if heads is None else heads.float().cpu().numpy(),
+                None if top is None else top.indices.cpu().numpy(),
+                None if top is None else top.values.cpu().numpy(),
             )
     model.train(was_training)
     return found

@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from nmt.files import atomic_write
+from nmt.inference.align import attention_entropy
+from nmt.tensorboard_plugin import records
 from nmt.training.validate import ValidationResult
 from nmt.viz import alignment_figure, context_figure, figure_to_image, multihead_figure, to_numpy
 
@@ -26,23 +29,6 @@ if TYPE_CHECKING:
     from nmt.training.progress import Progress
 
 log = logging.getLogger("nmt")
-
-
-def attention_entropy(attn: np.ndarray) -> np.ndarray:
-    """Entropy in nats of each attention row, -sum p log p with 0 log 0 = 0.
-
-    Low entropy means sharp, alignment-like attention; log(S) means uniform. Zeros (padding) are
-    skipped, so padded rows give the entropy of their real part.
-
-    Args:
-        attn: (..., S) attention distributions over the last axis.
-
-    Returns:
-        (...) entropies, never NaN for rows containing zeros.
-    """
-    p = to_numpy(attn)
-    log_p = np.log(p, out=np.zeros_like(p), where=p > 0)
-    return -(p * log_p).sum(axis=-1)
 
 
 def save_arrays(directory: Path, step: int, name: str, arrays: Mapping[str, np.ndarray]) -> Path:
@@ -141,6 +127,11 @@ class TrainingLog:
         if values.size:
             self._writer.add_histogram("context/values", values, step)
 
+    def explorer(self, tag: str, explored: Sequence[dict], step: int) -> None:
+        """Log explorer records (``nmt.inference.explore``) for the Attention tab, under ``tag``."""
+        if explored:
+            self._writer.file_writer.add_summary(records.summary(tag, explored), step)
+
     def samples(self, rows: Sequence[tuple[str, str, str]], step: int) -> None:
         """Log (source, reference, hypothesis) triples as one markdown table, text tag `samples`."""
         lines = ["| source | reference | hypothesis |", "| --- | --- | --- |"]
@@ -148,17 +139,17 @@ class TrainingLog:
         self._writer.add_text("samples", "\n".join(lines), step)
 
     def hparams(
-        self, hparams: Mapping[str, float | int | str | bool], metrics: Mapping[str, float]
+        self, hparams: Mapping[str, float | int | str | bool], metrics: Sequence[str]
     ) -> None:
-        """Log a run's hyperparameters and final metrics for TensorBoard's HParams tab.
+        """Log a run's hyperparameters for TensorBoard's HParams tab, into this run's event file.
 
-        `run_name="."` makes torch write them into this run's directory (as a second event file)
-        instead of a timestamped subfolder. torch also logs each metric as a scalar, so give
-        metrics their own names (e.g. "hparam/bleu"), distinct from `scalars` tags.
+        ``metrics`` name scalar tags the run already logs (e.g. "valid/bleu"): the HParams tab
+        reads their last values from the run, so no second copy of them clutters the Scalars
+        tab (torch's ``add_hparams`` would write each metric again, in a second event file).
         """
-        self._writer.add_hparams(
-            dict(hparams), {k: float(v) for k, v in metrics.items()}, run_name="."
-        )
+        experiment, start, end = hparams_summaries(dict(hparams), {k: 0.0 for k in metrics})
+        for summary_proto in (experiment, start, end):
+            self._writer.file_writer.add_summary(summary_proto)
 
     def flush(self) -> None:
         """Push pending events to disk, e.g. before a validation that might crash."""
@@ -208,11 +199,12 @@ class RunLog:
                 else f" | best {progress.best_value:.2f} @ {progress.best_step:,}"
             )
         )
-        self.writer.scalars(
-            {"loss": result.loss, "ppl": result.ppl, "bleu": result.bleu, "chrf": result.chrf},
-            step,
-            prefix="valid",
-        )
+        scalars = {"loss": result.loss, "ppl": result.ppl, "bleu": result.bleu, "chrf": result.chrf}
+        scalars["attn_entropy"] = result.entropy
+        if result.aer is not None:
+            scalars["aer"] = result.aer
+        self.writer.scalars(scalars, step, prefix="valid")
+        self.writer.explorer("valid", result.explored, step)
         arrays: dict[str, np.ndarray] = {}
         for index, plot in enumerate(result.plots):
             name = f"valid_{index}"
@@ -246,15 +238,8 @@ class RunLog:
             for key, value in asdict(getattr(cfg, group)).items()
             if isinstance(value, (int, float, str, bool))
         }
-        self.writer.hparams(
-            hparams,
-            {
-                "hparam/bleu": last.bleu,
-                "hparam/chrf": last.chrf,
-                "hparam/ppl": last.ppl,
-                "hparam/best": progress.best_value or 0.0,
-            },
-        )
+        metrics = ["valid/bleu", "valid/chrf", "valid/ppl"]
+        self.writer.hparams(hparams, metrics + ["valid/aer"] * (last.aer is not None))
         log.info(f"TensorBoard: tensorboard --logdir {self.dir / 'tensorboard'}")
 
     def close(self) -> None:

@@ -248,7 +248,13 @@ def _validate_and_save(run: Run) -> str | None:
     """Validate, log, write ``last`` (and ``best`` on improvement); returns an early-stop reason."""
     tc, progress = run.cfg.train, run.progress
     result = validate(
-        run.model, run.corpus, run.cfg.decode, tc.val_sentences, tc.plot_sentences, run.device
+        run.model,
+        run.corpus,
+        run.cfg.decode,
+        tc.val_sentences,
+        tc.plot_sentences,
+        run.device,
+        tc.explore_sentences if run.dist.is_main else 0,
     )
     value = result.metric(tc.metric)
     run.schedule.validated(value)
