@@ -45,6 +45,7 @@ class TranslateConfig:
     write_jsonl: str | None = None  # tokens, attention and context per sentence
     write_heatmaps: str | None = None  # a directory for one figure per sentence
     heatmap_format: str = "png"  # png | svg | pdf
+    attention_logdir: str | None = None  # a TensorBoard logdir: explore these sentences there
 
     def __post_init__(self) -> None:
         check_choice("align_method", self.align_method, ("argmax", "threshold"))

@@ -95,6 +95,20 @@ def trained_run(tmp_path_factory) -> Path:
 TRAINED_STEPS = 600
 
 
+@pytest.fixture(scope="session")
+def explored_run(tmp_path_factory) -> tuple[Path, Config]:
+    """A tiny multi-head run that logged explorer records at steps 6 and 12 (seconds to train)."""
+    from dataclasses import replace
+
+    from nmt.training.train import train
+
+    root = tmp_path_factory.mktemp("explored")
+    cfg = tiny_config(root, explore_sentences=6)
+    cfg = replace(cfg, model=replace(cfg.model, attention="multihead", heads=2))
+    train(cfg, root / "run")
+    return root / "run", cfg
+
+
 # Tiny models and configs shared by the search, training and CUDA tests.
 VOCAB = 20
 SRC_LENS = [7, 3, 5, 9, 4]

@@ -40,6 +40,8 @@ def _check_paths(cfg: TranslateConfig) -> None:
             raise DataError(f"{option}={path} is a directory; give a file name")
         if cfg.input not in (None, "-") and Path(path).resolve() == Path(cfg.input).resolve():
             raise DataError(f"{option}={path} is the input file; write the output elsewhere")
+    if cfg.attention_logdir and Path(cfg.attention_logdir).is_file():
+        raise DataError(f"attention_logdir={cfg.attention_logdir} is a file; give a directory")
 
 
 def _open(option: str, path: str | None, stack: ExitStack) -> IO[str] | None:
@@ -77,7 +79,7 @@ def translate(cfg: TranslateConfig, decode_given: Collection[str] | None = None)
     _check_paths(cfg)
     translator = load_translator(cfg.checkpoint, cfg.decode.device)
     cfg = replace(cfg, decode=search_settings(translator, cfg.decode, decode_given))
-    offset = 0
+    offset, sources = 0, []
     with ExitStack() as stack:
         out = _open("output", cfg.output or "-", stack)
         extras = {name: _open(name, getattr(cfg, name), stack) for name in OUTPUTS[1:]}
@@ -87,7 +89,36 @@ def translate(cfg: TranslateConfig, decode_given: Collection[str] | None = None)
             ):
                 _write(cfg, translator, lines[number - offset], number, hypotheses, out, extras)
             offset += len(lines)
+            sources += lines if cfg.attention_logdir else []
             out.flush()
+    if cfg.attention_logdir:
+        _log_attention(cfg, translator, sources)
+
+
+def _log_attention(cfg: TranslateConfig, translator: Translator, sources: list[str]) -> None:
+    """The explorer records of every non-empty input line, for ``tensorboard --logdir``."""
+    from nmt.inference.explore import explore
+    from nmt.tensorboard_plugin.records import write_records
+
+    numbers = [i for i, line in enumerate(sources) if line.strip()]
+    found = explore(
+        translator.model,
+        translator.vocabs,
+        [sources[i] for i in numbers],
+        cfg.decode,
+        indices=numbers,
+        max_tokens=cfg.max_tokens,
+    )
+    try:
+        Path(cfg.attention_logdir).mkdir(parents=True, exist_ok=True)
+        write_records(cfg.attention_logdir, "translate", found)
+    except OSError as error:
+        message = f"attention_logdir={cfg.attention_logdir}: cannot write there ({error.strerror})"
+        raise DataError(message) from None
+    print(
+        f"attention of {len(found)} sentences: tensorboard --logdir {cfg.attention_logdir}",
+        file=sys.stderr,
+    )
 
 
 def _write(

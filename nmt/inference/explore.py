@@ -24,7 +24,6 @@ from nmt.inference.decoding import ForcedAttention, force_decode
 from nmt.metrics import alignment_error_rate
 from nmt.model import Seq2Seq
 
-TREE_BEAM = 5  # the beam drawn when the run itself decodes greedily (a chain shows nothing)
 TOP_K = 5
 
 Gold = tuple[set[Link], set[Link]]  # sure and possible links of one sentence pair
@@ -40,20 +39,21 @@ def explore(
     gold: Sequence[Gold | None] | None = None,
     indices: Sequence[int] | None = None,
     forced: Sequence[int] = (),
+    max_tokens: int | None = None,
 ) -> list[dict]:
     """One explorer record per source sentence.
 
     Args:
-        decode: the run's search (beam size, penalties); greedy runs are drawn with a beam of
-            ``TREE_BEAM``. n_best is 1.
+        decode: the search whose output and tree are shown (nmt-translate's: the run's
+            beam size and penalties); n_best is 1. Greedy (beam 1) draws a chain.
         references: the reference translations, for the teacher-forced "reference" view.
         gold: per sentence, its gold links (or None); needs ``references``.
         indices: the sentences' numbers in their split (default 0, 1, ...).
         forced: target ids every output must start with (the live box's "what if").
+        max_tokens: source pieces kept per sentence (None: all).
     """
-    cfg = replace(decode, beam_size=decode.beam_size if decode.beam_size > 1 else TREE_BEAM)
-    cfg = replace(cfg, n_best=1)
-    src_ids = vocabs.src.encode_batch(sources)
+    cfg = replace(decode, n_best=1)
+    src_ids = [ids[:max_tokens] for ids in vocabs.src.encode_batch(sources)]
     outputs, trees = _search(model, src_ids, cfg, forced)
     own = force_decode(
         model, vocabs, EncodedSplit("own", src_ids, outputs), range(len(src_ids)), top_k=TOP_K

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import DataClass, Summary, SummaryMetadata
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 PLUGIN_NAME = "nmt_attention"
@@ -73,3 +76,12 @@ def summary(tag: str, records: Sequence[dict]) -> Summary:
 def records_of(values: Iterable[bytes]) -> list[dict]:
     """The records of one step, from the string tensor a data provider returns."""
     return [decode_record(value) for value in np.asarray(values, dtype=object).ravel()]
+
+
+def write_records(logdir: str, tag: str, found: Sequence[dict], step: int = 0) -> None:
+    """Write records as a new event file in ``logdir`` (``tensorboard --logdir`` shows them)."""
+    writer = EventFileWriter(logdir)
+    try:
+        writer.add_event(Event(wall_time=time.time(), step=step, summary=summary(tag, found)))
+    finally:
+        writer.close()

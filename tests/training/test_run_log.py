@@ -11,18 +11,19 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from test_viz import SRC, TGT, random_attn
 
+from nmt.inference.align import attention_entropy
 from nmt.training import run_log
 
 
 def test_attention_entropy() -> None:
     n = 7
-    assert run_log.attention_entropy(np.full(n, 1.0 / n)) == pytest.approx(math.log(n))
-    assert run_log.attention_entropy(np.eye(4)).tolist() == [0.0] * 4
+    assert attention_entropy(np.full(n, 1.0 / n)) == pytest.approx(math.log(n))
+    assert attention_entropy(np.eye(4)).tolist() == [0.0] * 4
     padded = np.array([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
-    out = run_log.attention_entropy(padded)
+    out = attention_entropy(padded)
     assert not np.isnan(out).any()
     np.testing.assert_allclose(out, [math.log(2), 0.0])
-    assert run_log.attention_entropy(random_attn((2, 3, 5))).shape == (2, 3)
+    assert attention_entropy(random_attn((2, 3, 5))).shape == (2, 3)
 
 
 def test_save_arrays_atomic(tmp_path: Path) -> None:
@@ -52,7 +53,7 @@ def test_training_log_end_to_end(tmp_path: Path) -> None:
         log.histograms([attn, random_attn((2, 3))], context, 20)
         log.samples([("a | b", "ref", "hyp\nline")], 20)
         log.flush()
-        log.hparams({"lr": 1e-3, "cell": "gru", "bidir": True, "layers": 2}, {"hparam/bleu": 12.5})
+        log.hparams({"lr": 1e-3, "cell": "gru", "bidir": True, "layers": 2}, ["valid/bleu"])
 
     acc = EventAccumulator(
         str(log_dir), size_guidance={"images": 0, "scalars": 0, "histograms": 0, "tensors": 0}
@@ -70,7 +71,8 @@ def test_training_log_end_to_end(tmp_path: Path) -> None:
     text = acc.Tensors("samples/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "a \\| b" in text and "hyp line" in text
 
-    hparam_files = [
-        p for p in log_dir.rglob("events.out.tfevents.*") if b"hparams" in p.read_bytes()
-    ]
-    assert hparam_files and all(p.parent == log_dir for p in hparam_files)
+    # the HParams tab reads the run's own valid/bleu; no hparam/* copies in the Scalars tab
+    assert not [tag for tag in tags["scalars"] if tag.startswith("hparam")]
+    assert len(list(log_dir.glob("events.out.tfevents.*"))) == 1
+    experiment = acc.SummaryMetadata("_hparams_/experiment").plugin_data.content
+    assert b"valid/bleu" in experiment

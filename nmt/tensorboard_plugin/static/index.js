@@ -233,17 +233,7 @@ function buildGrid(model, matrix, { cellPx = CELL_PX, head = null, onRowClick = 
   matrix.forEach((weights, r) => {
     const label = model.rows[r].label;
     frag.append(el("div", { class: "attn-row-label", "data-row": r, title: label, text: label }));
-    weights.forEach((w, c) => {
-      const cell = document.createElement("div");
-      cell.className = "attn-cell";
-      const gold = goldClass(model, r, c);
-      if (gold) cell.classList.add(gold);
-      cell.dataset.row = r;
-      cell.dataset.col = c;
-      cell.dataset.weight = w.toFixed(3);
-      cell.style.backgroundColor = viridis(w);
-      frag.append(cell);
-    });
+    weights.forEach((w, c) => frag.append(buildCell(w, r, c, goldClass(model, r, c))));
   });
   appendCoverageRow(frag, columnSums(matrix));
   grid.append(frag);
@@ -251,6 +241,19 @@ function buildGrid(model, matrix, { cellPx = CELL_PX, head = null, onRowClick = 
   const scroller = el("div", { class: "attn-grid-scroll" }, [grid]);
   attachGridEvents(scroller, grid, model, head, onRowClick);
   return scroller;
+}
+
+const CELL_TEMPLATE = document.createElement("div");
+
+// Cloning a template and setting attribute strings is the fastest way to make ~20k cells.
+function buildCell(weight, row, col, gold) {
+  const cell = CELL_TEMPLATE.cloneNode(false);
+  cell.setAttribute("class", gold ? `attn-cell ${gold}` : "attn-cell");
+  cell.setAttribute("data-row", row);
+  cell.setAttribute("data-col", col);
+  cell.setAttribute("data-weight", weight.toFixed(3));
+  cell.setAttribute("style", `background-color:${viridis(weight)}`);
+  return cell;
 }
 
 function appendCoverageRow(frag, sums) {
@@ -326,7 +329,8 @@ function buildSourceText(model, matrix, row) {
     el("span", { class: "attn-source-caption", text: `target “${model.rows[row].label}” attends to: ` }),
   ]);
   model.cols.forEach((col, c) => {
-    const text = col.label === "</s>" ? " </s>" : col.label.replaceAll("▁", " ");
+    if (c > 0 && model.cols[c - 1].word !== col.word) box.append(" ");  // space between words
+    const text = col.label === "</s>" ? col.label : col.label.replaceAll("▁", "");
     const span = el("span", { class: "attn-source-token", title: `weight: ${weights[c].toFixed(3)}`, text });
     span.style.backgroundColor = `rgba(255, 143, 0, ${(weights[c] / max).toFixed(3)})`;
     box.append(span);
@@ -388,14 +392,18 @@ function buildGoldLegend() {
   ]);
 }
 
+// Head grids are built one per task after the main grid, so the main grid shows at once.
 function buildHeadGrids(model) {
   const box = el("div", { class: "head-grids" });
-  model.heads.forEach((matrix, k) => {
+  const addHead = (k) => {
+    if (k >= model.heads.length || (k > 0 && !box.isConnected)) return;
     box.append(el("div", { class: "head-grid" }, [
       el("h4", { class: "head-title", text: `head ${k}` }),
-      buildGrid(model, matrix, { cellPx: HEAD_CELL_PX, head: k }),
+      buildGrid(model, model.heads[k], { cellPx: HEAD_CELL_PX, head: k }),
     ]));
-  });
+    setTimeout(() => addHead(k + 1), 0);
+  };
+  setTimeout(() => addHead(0), 0);
   return box;
 }
 
@@ -506,7 +514,7 @@ function buildRecordHeader(record, viewName) {
   const view = record.views[viewName];
   const title = el("h2", { class: "record-title" }, [
     el("span", { text: recordTitle(record) }),
-    el("span", { class: "record-aer", text: `AER ${fmt(aer)}` }),
+    state.live && aer === null ? null : el("span", { class: "record-aer", text: `AER ${fmt(aer)}` }),
     el("span", { class: "record-entropy", text: `entropy ${fmt(view.entropy)}` }),
   ]);
   if (state.live) {
