@@ -3,7 +3,7 @@
 // document.body: a controls bar, a sentence picker, attention grids (piece/word mode, gold links,
 // coverage, per-head grids, run-vs-run), the beam-search tree and a live "what if" box.
 // It talks to the backend through the JSON routes runs / sentences / sentence / translate
-// (relative URLs, see API.md). Untrusted text (sentences, pieces) is only set via textContent.
+// (relative URLs, documented in ../plugin.py). Untrusted text (sentences, pieces) is only set via textContent.
 
 const CELL_PX = 22;            // main grid cell size; cells never shrink, the container scrolls
 const HEAD_CELL_PX = 14;       // per-head grids
@@ -278,7 +278,7 @@ function attachGridEvents(scroller, grid, model, head, onRowClick) {
     const r = Number(cell.dataset.row);
     const c = Number(cell.dataset.col);
     let text = `source: ${model.cols[c].label} · target: ${model.rows[r].label} · weight: ${cell.dataset.weight}`;
-    if (head !== null) text += ` · head ${head}`;
+    if (head !== null) text += ` · head ${head + 1}`;
     showTooltip(text, event);
   });
   scroller.addEventListener("mousemove", (event) => {
@@ -398,7 +398,7 @@ function buildHeadGrids(model) {
   const addHead = (k) => {
     if (k >= model.heads.length || (k > 0 && !box.isConnected)) return;
     box.append(el("div", { class: "head-grid" }, [
-      el("h4", { class: "head-title", text: `head ${k}` }),
+      el("h4", { class: "head-title", text: `head ${k + 1}` }),
       buildGrid(model, model.heads[k], { cellPx: HEAD_CELL_PX, head: k }),
     ]));
     setTimeout(() => addHead(k + 1), 0);
@@ -560,7 +560,7 @@ function drawDisplay(record, compare) {
     }),
   ]);
   if (compare) row.append(buildComparePanel(compare, viewName));
-  if (record.beam) row.append(buildBeamPanel(record.beam));
+  if (record.beam && record.beam.nodes && record.beam.nodes.length) row.append(buildBeamPanel(record.beam));
   ui.display.replaceChildren(buildRecordHeader(record, viewName), row);
   ui.headsControl.hidden = !(view.heads && view.heads.length);
 }
