@@ -24,6 +24,7 @@ from nmt.inference.beam import beam_search
 from nmt.inference.ensemble import Ensemble
 from nmt.inference.search import Hypothesis, greedy
 from nmt.model import Seq2Seq, build_model
+from nmt.model.decoder import DecoderLoss, DecoderOutput
 
 log = logging.getLogger("nmt")
 
@@ -210,17 +211,30 @@ def force_decode(
         batch = collate(subset, batch_indices).to(device)
         out = model(batch.src, batch.src_lens, batch.tgt_in)
         for b, i in enumerate(batch_indices):
-            s, t = len(subset.src[i]) + 1, len(subset.tgt[i]) + 1
-            heads = None if out.head_attn is None else out.head_attn[b, :t, :, :s].permute(1, 0, 2)
-            top = out.logits[b, :t].float().softmax(-1).topk(top_k) if top_k > 0 else None
-            found[i] = ForcedAttention(
-                vocabs.src.pieces(subset.src[i]) + ["</s>"],
-                vocabs.tgt.pieces(subset.tgt[i]) + ["</s>"],
-                out.attn[b, :t, :s].float().cpu().numpy(),
-                out.context[b, :t].float().cpu().numpy(),
-                None if heads is None else heads.float().cpu().numpy(),
-                None if top is None else top.indices.cpu().numpy(),
-                None if top is None else top.values.cpu().numpy(),
-            )
+            found[i] = forced_attention(out, b, subset.src[i], subset.tgt[i], vocabs, top_k)
     model.train(was_training)
     return found
+
+
+def forced_attention(
+    out: DecoderOutput | DecoderLoss,
+    b: int,
+    src: list[int],
+    tgt: list[int],
+    vocabs: Vocabularies,
+    top_k: int = 0,
+) -> ForcedAttention:
+    """Row ``b`` of a teacher-forced batch's outputs, cropped to its sentence pair ``src``/``tgt``
+    (ids without EOS); ``top_k`` needs logits (a ``DecoderOutput``)."""
+    s, t = len(src) + 1, len(tgt) + 1
+    heads = None if out.head_attn is None else out.head_attn[b, :t, :, :s].permute(1, 0, 2)
+    top = out.logits[b, :t].float().softmax(-1).topk(top_k) if top_k > 0 else None
+    return ForcedAttention(
+        vocabs.src.pieces(src) + ["</s>"],
+        vocabs.tgt.pieces(tgt) + ["</s>"],
+        out.attn[b, :t, :s].float().cpu().numpy(),
+        out.context[b, :t].float().cpu().numpy(),
+        None if heads is None else heads.float().cpu().numpy(),
+        None if top is None else top.indices.cpu().numpy(),
+        None if top is None else top.values.cpu().numpy(),
+    )

@@ -21,6 +21,7 @@ from nmt.data.tokenizer import Vocabularies
 from nmt.inference.align import Link, attention_entropy, word_alignment, word_starts
 from nmt.inference.beam_tree import BeamTree, beam_search_trees
 from nmt.inference.decoding import ForcedAttention, force_decode
+from nmt.inference.search import Hypothesis
 from nmt.metrics import alignment_error_rate
 from nmt.model import Seq2Seq
 
@@ -41,7 +42,7 @@ def explore(
     forced: Sequence[int] = (),
     max_tokens: int | None = None,
 ) -> list[dict]:
-    """One explorer record per source sentence.
+    """One explorer record per source sentence, with its beam tree and top-k alternatives.
 
     Args:
         decode: the search whose output and tree are shown (nmt-translate's: the run's
@@ -55,18 +56,37 @@ def explore(
     cfg = replace(decode, n_best=1)
     src_ids = [ids[:max_tokens] for ids in vocabs.src.encode_batch(sources)]
     outputs, trees = _search(model, src_ids, cfg, forced)
-    own = force_decode(
-        model, vocabs, EncodedSplit("own", src_ids, outputs), range(len(src_ids)), top_k=TOP_K
-    )
-    read = [None] * len(src_ids)
+    every = range(len(src_ids))
+    own_split = EncodedSplit("own", src_ids, outputs)
+    own = force_decode(model, vocabs, own_split, every, top_k=TOP_K)
+    read = None
     if references is not None:
-        ref_ids = vocabs.tgt.encode_batch(references)
-        pairs = EncodedSplit("ref", src_ids, ref_ids)
-        read = force_decode(model, vocabs, pairs, range(len(ref_ids)))
+        ref_split = EncodedSplit("ref", src_ids, vocabs.tgt.encode_batch(references))
+        read = force_decode(model, vocabs, ref_split, every, top_k=TOP_K)
+    tree_records = [_tree_record(tree, vocabs, cfg.beam_size) for tree in trees]
+    return assemble(vocabs, sources, outputs, own, references, read, gold, indices, tree_records)
+
+
+def assemble(
+    vocabs: Vocabularies,
+    sources: Sequence[str],
+    outputs: Sequence[list[int]],
+    own: Sequence[ForcedAttention],
+    references: Sequence[str] | None = None,
+    read: Sequence[ForcedAttention] | None = None,
+    gold: Sequence[Gold | None] | None = None,
+    indices: Sequence[int] | None = None,
+    trees: Sequence[dict | None] | None = None,
+) -> list[dict]:
+    """Records from attention already computed: ``own`` (the model reading its ``outputs``,
+    ids without EOS) and ``read`` (reading the ``references``). Validation calls this with what
+    it computed anyway (greedy outputs, the loss pass' attention): no tree, no alternatives."""
     records = []
     for i, source in enumerate(sources):
-        views = {"hypothesis": _view(own[i], None, vocabs, outputs[i] + [EOS_ID])}
-        if read[i] is not None:
+        steps = own[i].attn.shape[0]  # len(outputs) + 1 unless the search stopped without EOS
+        ids = outputs[i] + [EOS_ID] * (steps - len(outputs[i]))
+        views = {"hypothesis": _view(own[i], None, vocabs, ids)}
+        if read is not None:
             views["reference"] = _view(read[i], gold[i] if gold else None, vocabs, None)
         shown = views.get("reference", views["hypothesis"])
         records.append(
@@ -75,15 +95,31 @@ def explore(
                 "source": source,
                 "reference": None if references is None else references[i],
                 "hypothesis": vocabs.tgt.decode(outputs[i]),
-                "src_len": len(src_ids[i]),
+                "src_len": len(shown["src"]) - 1,
                 "tgt_len": len(shown["tgt"]) - 1,
                 "aer": shown["aer"],
                 "entropy": shown["entropy"],
                 "views": views,
-                "beam": _tree_record(trees[i], vocabs, cfg.beam_size),
+                "beam": None if trees is None else trees[i],
             }
         )
     return records
+
+
+def searched_attention(
+    hypothesis: Hypothesis, src: list[int], vocabs: Vocabularies
+) -> ForcedAttention:
+    """The attention a search recorded while producing ``hypothesis`` (no alternatives)."""
+    steps = hypothesis.attn.shape[0]
+    labels = vocabs.tgt.pieces(hypothesis.tokens) + ["</s>"] * (steps - len(hypothesis.tokens))
+    heads = hypothesis.head_attn
+    return ForcedAttention(
+        vocabs.src.pieces(src) + ["</s>"],
+        labels,
+        hypothesis.attn.float().numpy(),
+        hypothesis.context.float().numpy(),
+        None if heads is None else heads.permute(1, 0, 2).float().numpy(),
+    )
 
 
 def _search(

@@ -20,8 +20,13 @@ from nmt.data.batching import EncodedSplit, collate, epoch_batches
 from nmt.data.prepare import PreparedCorpus
 from nmt.data.tokenizer import Vocabularies
 from nmt.inference.align import Link, attention_entropy, word_alignment
-from nmt.inference.decoding import ForcedAttention, force_decode, search_split
-from nmt.inference.explore import explore
+from nmt.inference.decoding import (
+    ForcedAttention,
+    force_decode,
+    forced_attention,
+    search_split,
+)
+from nmt.inference.explore import assemble, searched_attention
 from nmt.inference.scoring import split_gold
 from nmt.metrics import alignment_error_rate, corpus_scores
 from nmt.model import Seq2Seq
@@ -41,7 +46,7 @@ class ValidationResult:
     aer: float | None = None  # of the teacher-forced attention, when the split has gold links
     entropy: float = 0.0  # mean attention entropy per target piece, nats
     explored: list[dict] = field(default_factory=list)  # the explorer's records
-    explore_seconds: float = 0.0
+    explore_seconds: float = 0.0  # building the records (their inputs are computed anyway)
 
     def metric(self, name: str) -> float:
         return getattr(self, name)
@@ -64,7 +69,9 @@ def validate(
             and the AER always cover the whole split.
         plot_sentences: how many sentences (the first ones, always the same) to return the
             attention of.
-        explore_sentences: how many (the first ones) to return explorer records of.
+        explore_sentences: how many (the first ones) to return explorer records of: built
+            from what validation computes anyway (the loss pass' attention over the reference,
+            the greedy outputs and their attention), so they cost next to nothing.
     """
     split, vocabs, raw = corpus.encoded["valid"], corpus.vocabs, corpus.raw["valid"]
     sources, references = raw.src, raw.tgt
@@ -73,6 +80,8 @@ def validate(
     model.eval()
     total_loss, total_tokens, attn_rows, context_values = 0.0, 0, [], []
     links: list[set[Link]] = [set() for _ in range(len(split))]
+    shown = min(len(split), explore_sentences)
+    read: list[ForcedAttention] = [None] * shown  # type: ignore[list-item]
     for indices in epoch_batches(split, 8192, decode.batch_size, seed=None):
         batch = collate(split, indices).to(device)
         out = model.loss(batch.src, batch.src_lens, batch.tgt_in, batch.tgt_out)
@@ -82,24 +91,30 @@ def validate(
         context_values.append(out.context[batch.tgt_out != PAD_ID].float().flatten()[::97].cpu())
         if gold is not None:
             _word_links(out.attn.float().cpu().numpy(), split, indices, vocabs, links)
+        for b, i in enumerate(indices):
+            if i < shown:
+                read[i] = forced_attention(out, b, split.src[i], split.tgt[i], vocabs)
     loss = total_loss / max(1, total_tokens)
     aer = None if gold is None else alignment_error_rate(links, gold.sure, gold.possible).aer
     count = len(split) if max_sentences <= 0 else min(len(split), max_sentences)
-    hypotheses = decode_texts(model, split, range(count), vocabs, decode, device)
+    greedy_cfg = replace(decode, beam_size=1, n_best=1)
+    found = search_split(model, split.subset(range(max(count, shown))), greedy_cfg, device)
+    hypotheses = [vocabs.tgt.decode(nbest[0].tokens) for nbest in found[:count]]
     scores = {s.name: s.value for s in corpus_scores(hypotheses, references[:count])}
     samples = [
         (sources[i], references[i], hypotheses[i]) for i in range(min(count, plot_sentences))
     ]
     plots = force_decode(model, vocabs, split, range(min(len(split), plot_sentences)))
-    explore_started, shown = time.perf_counter(), range(min(len(split), explore_sentences))
-    explored = explore(
-        model,
+    explore_started = time.perf_counter()
+    explored = assemble(
         vocabs,
-        [sources[i] for i in shown],
-        decode,
-        references=[references[i] for i in shown],
-        gold=None if gold is None else [(gold.sure[i], gold.possible[i]) for i in shown],
-        indices=shown,
+        sources[:shown],
+        [nbest[0].tokens for nbest in found[:shown]],
+        [searched_attention(found[i][0], split.src[i], vocabs) for i in range(shown)],
+        references[:shown],
+        read,
+        None if gold is None else list(zip(gold.sure[:shown], gold.possible[:shown])),
+        range(shown),
     )
     explore_seconds = time.perf_counter() - explore_started
     model.train(was_training)
@@ -132,18 +147,3 @@ def _word_links(
         src, tgt = vocabs.src.pieces(split.src[i]), vocabs.tgt.pieces(split.tgt[i])
         if src and tgt:
             links[i] = word_alignment(attn[b, : len(tgt), : len(src)], src, tgt)
-
-
-def decode_texts(
-    model: Seq2Seq,
-    split: EncodedSplit,
-    indices: range,
-    vocabs: Vocabularies,
-    decode: DecodeConfig,
-    device: torch.device,
-) -> list[str]:
-    """Greedy translations of ``split[indices]``, detokenized, in input order."""
-    subset = split.subset(indices)
-    greedy_cfg = replace(decode, beam_size=1, n_best=1)
-    found = search_split(model, subset, greedy_cfg, device)
-    return [vocabs.tgt.decode(hypotheses[0].tokens) for hypotheses in found]

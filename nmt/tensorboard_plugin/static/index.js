@@ -490,6 +490,25 @@ function buildBeamPanel(beam) {
   ]);
 }
 
+// Validation logs the greedy output it scored, without a search tree or alternatives: offer
+// to search the sentence live (beam tree, top-k, "what if") with the run's checkpoint.
+function buildSearchLivePanel(record) {
+  const info = state.runs.find((r) => r.run === state.run);
+  const button = el("button", { type: "button", id: "search-live", text: "search this sentence live" });
+  button.disabled = !(info && info.live);
+  button.addEventListener("click", () => {
+    ui.liveInput.value = record.source;
+    requestTranslation(record.source);
+  });
+  return el("section", { class: "beam-panel" }, [
+    el("h3", { class: "panel-title", text: "beam search" }),
+    el("div", { class: "beam-legend", text:
+      "validation logs the greedy output it scored; the beam tree and the top-k alternatives " +
+      "come from a live search with the run's checkpoint" }),
+    button,
+  ]);
+}
+
 // ---------------------------------------------------------------- display (title, grids, beam)
 
 function pickView(record) {
@@ -561,6 +580,7 @@ function drawDisplay(record, compare) {
   ]);
   if (compare) row.append(buildComparePanel(compare, viewName));
   if (record.beam && record.beam.nodes && record.beam.nodes.length) row.append(buildBeamPanel(record.beam));
+  else if (!state.live) row.append(buildSearchLivePanel(record));
   ui.display.replaceChildren(buildRecordHeader(record, viewName), row);
   ui.headsControl.hidden = !(view.heads && view.heads.length);
 }
