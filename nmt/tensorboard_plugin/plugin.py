@@ -1,9 +1,21 @@
 """The Attention tab: a dynamic TensorBoard plugin (entry point ``tensorboard_plugins``).
 
-Routes (under ``/data/plugin/nmt_attention/``): ``index.js`` and ``style.css`` (the page), ``runs``,
-``sentences``, ``sentence`` (what training and nmt-translate logged, read through TensorBoard's
-data provider) and ``translate`` (the live box). Every answer is JSON; a bad request gets
-``{"error": ...}`` with a 4xx status, never a traceback or a crashed TensorBoard.
+Routes, under ``/data/plugin/nmt_attention/``; all GET, all JSON but the page's two files:
+
+- ``index.js``, ``style.css``: the page (``static/``), loaded in TensorBoard's plugin iframe;
+- ``runs``: ``{"runs": [{"run", "tags", "live"}]}``, ``live`` when the run has a checkpoint;
+- ``sentences?run&tag[&step]``: ``{"step", "steps", "sentences": [{"index", "source",
+  "reference", "hypothesis", "src_len", "tgt_len", "aer", "entropy"}]}`` (default: last step);
+- ``sentence?run&tag&step&index``: one record (``nmt.inference.explore``): ``views.reference``
+  (teacher-forced) and ``views.hypothesis``, each ``{"src", "tgt", "src_words", "tgt_words",
+  "attn" (T x S), "heads" (h x T x S or null), "gold", "aer", "entropy", "ids", "topk"}``, and
+  ``beam`` (``{"beam_size", "nodes": [{"id", "parent", "depth", "piece", "score", "final"}],
+  "best"}`` or null);
+- ``translate?run&text[&prefix=id,id,...]``: a live record, the output forced to start with
+  ``prefix``.
+
+A bad request gets ``{"error": ...}`` with a 4xx status, never a traceback or a crashed
+TensorBoard.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def test_the_default_view_is_the_first_sentences_grid_with_hover(page: Browser, 
     assert f"weight: {weight}" in tooltip and 0.0 <= float(weight) <= 1.0
     sure = page.evaluate("document.querySelectorAll('.attn-cell.gold-sure').length")
     assert sure > 0  # the generated corpus' gold links are drawn
-    assert page.evaluate("document.querySelectorAll('.beam-node').length") == 0  # greedy
+    assert page.evaluate("document.querySelectorAll('.beam-node').length") == 0  # none logged
 
 
 def test_searching_a_logged_sentence_live_draws_its_beam_tree(page: Browser):
