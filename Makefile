@@ -49,7 +49,7 @@ demo: $(STAMP)
 	$(PY) scripts/demo.py $(ARGS)
 
 tensorboard: $(STAMP)
-	$(PY) -m tensorboard.main --logdir $(LOGDIR)
+	$(PY) -m tensorboard.main --logdir $(LOGDIR) --samples_per_plugin nmt_attention=100
 
 # Speed figures (docs/BENCHMARKS.md): about 10 minutes on 2 cores.
 # Options through ARGS, e.g. make bench ARGS="--precision bf16" (python scripts/bench.py --help).

@@ -1,9 +1,11 @@
-"""What the Attention tab costs training: validation time and event bytes with and without the
-explorer's records (``train.explore_sentences``), on a trained checkpoint and its own corpus.
+"""What the Attention tab costs: validation time and event bytes with and without the explorer's
+records (``train.explore_sentences``), and the live box's answer time, on a trained checkpoint and
+its own corpus.
 
 Runs the library's ``validate`` exactly as training does, alternating ``explore_sentences=0`` and
 ``N`` so machine drift hits both alike, and prints the medians, the fraction and the size of one
-validation's records as written to the event file.
+validation's records as written to the event file. Then times what the live box runs for a
+20-word validation sentence (``explore`` with the run's search: beam tree, top-k, attention).
 
     python scripts/bench_explorer.py --checkpoint <run>/checkpoints/best.pt \\
         [--data-root DIR] [--sentences 32] [--repeats 3]
@@ -23,6 +25,7 @@ import torch
 from nmt.config import DataConfig
 from nmt.data.prepare import prepare
 from nmt.inference.decoding import load_translator
+from nmt.inference.explore import explore
 from nmt.tensorboard_plugin.records import summary
 from nmt.training.validate import validate
 
@@ -72,6 +75,16 @@ def main() -> None:
         f"{100 * cost / with_records:.1f} % of validation"
     )
     print(f"records of one validation in the event file: {size / 1e6:.2f} MB")
+    sentence = next(line for line in corpus.raw["valid"].src if len(line.split()) == 20)
+    live = []
+    for _ in range(5):
+        live_started = time.perf_counter()
+        explore(model, translator.vocabs, [sentence], translator.decode)
+        live.append(time.perf_counter() - live_started)
+    print(
+        f"live what-if, a 20-word sentence, beam {translator.decode.beam_size}: "
+        f"{statistics.median(live):.2f} s (median of 5)"
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def main() -> None:
     print(f"\n{summary(run_dir)}")
     print(f"trained in {trained - started:.0f} s, evaluated in {evaluated:.0f} s")
     print(f"run directory: {run_dir}  (checkpoints/, tensorboard/, attention/, evaluation.json)")
-    print(f"watch the attention learn: make tensorboard LOGDIR={run_dir / 'tensorboard'}")
+    print(f"explore the attention (Attention tab): make tensorboard LOGDIR={run_dir}")
 
 
 if __name__ == "__main__":

@@ -192,7 +192,9 @@ class RunLog:
             return
         log.info(
             f"step {step:,} | valid loss {result.loss:.3f} ppl {result.ppl:.2f} | "
-            f"BLEU {result.bleu:.2f} chrF {result.chrf:.2f} | {result.seconds:.1f} s"
+            f"BLEU {result.bleu:.2f} chrF {result.chrf:.2f}"
+            + ("" if result.aer is None else f" AER {100 * result.aer:.1f} %")
+            + f" | {result.seconds:.1f} s"
             + (
                 " | new best"
                 if improved

@@ -5,14 +5,10 @@ Chromium (``apt-get install -y chromium``; ``.ci/run`` installs it)."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
-from browser import Browser, chromium
+from browser import Browser, chromium, tensorboard_server
 
 from nmt.tensorboard_plugin.records import PLUGIN_NAME
 
@@ -21,39 +17,10 @@ pytestmark = pytest.mark.skipif(chromium() is None, reason="Chromium is not inst
 CELLS = "document.querySelectorAll('.attn-cell')"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def tensorboard(explored_run):
-    """The URL of a TensorBoard serving the explored run, as ``tensorboard --logdir`` starts it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(explored_run[0])]
-        + ["--port", str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/data/plugin/{PLUGIN_NAME}/runs") as answer:
-                    if json.load(answer)["runs"]:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("tensorboard did not serve the run within 60 s")
-            time.sleep(0.5)
+    with tensorboard_server(explored_run[0]) as url:
         yield url
-    finally:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture

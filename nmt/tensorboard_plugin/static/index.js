@@ -583,6 +583,8 @@ function drawDisplay(record, compare) {
   else if (!state.live) row.append(buildSearchLivePanel(record));
   ui.display.replaceChildren(buildRecordHeader(record, viewName), row);
   ui.headsControl.hidden = !(view.heads && view.heads.length);
+  // User Timing mark: how long the tab takes to show its first grid (scripts/attention_screenshot.py)
+  if (!performance.getEntriesByName("nmt-first-grid").length) performance.mark("nmt-first-grid");
 }
 
 function redraw() {

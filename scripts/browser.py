@@ -1,4 +1,5 @@
 """Headless Chromium driven over the DevTools protocol on a pipe: no packages beyond the stdlib.
+The browser tests of the Attention tab and ``attention_screenshot.py`` use it.
 
 ``--remote-debugging-pipe`` makes Chromium read NUL-terminated JSON commands from fd 3 and write
 replies and events to fd 4. ``Browser.evaluate`` runs JavaScript in a page, as a user's click
@@ -7,12 +8,19 @@ or hover would, and returns the value.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def chromium() -> str | None:
@@ -21,6 +29,38 @@ def chromium() -> str | None:
         if found := shutil.which(name):
             return found
     return None
+
+
+@contextmanager
+def tensorboard_server(logdir: str | Path, timeout: float = 60.0) -> Iterator[str]:
+    """``tensorboard --logdir`` on a free local port, as a user starts it; yields its URL once
+    the Attention tab lists a run."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir)]
+        + ["--port", str(port), "--host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/data/plugin/nmt_attention/runs") as answer:
+                    if json.load(answer)["runs"]:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"tensorboard did not serve {logdir} within {timeout} s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.kill()
+        process.wait()
 
 
 def _above_4(fd: int) -> int:
@@ -109,6 +149,11 @@ class Browser:
                 return value
             time.sleep(0.1)
         raise TimeoutError(f"still false after {timeout} s: {expression}")
+
+    def screenshot(self, path: str | Path) -> None:
+        """Save what the page shows (the window's size) as a PNG."""
+        shot = self._send("Page.captureScreenshot", {"format": "png"}, self._session)
+        Path(path).write_bytes(base64.b64decode(shot["data"]))
 
     def close(self) -> None:
         self._process.kill()
