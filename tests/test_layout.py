@@ -27,8 +27,9 @@ LAYERS = {
     "nmt.model": 1,
     "nmt.checkpoint": 2,
     "nmt.inference": 3,
-    "nmt.training": 4,
-    "nmt.commands": 5,
+    "nmt.tensorboard_plugin": 4,  # the Attention tab: reads explorer records, decodes live
+    "nmt.training": 5,  # writes explorer records
+    "nmt.commands": 6,
 }
 COMMAND_MODULES = {"nmt.commands.translate", "nmt.commands.evaluate"}
 
