@@ -152,6 +152,8 @@ def beam_search(
 def search_steps(
     model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig, forced: Sequence[int]
 ) -> tuple[list[list[_Finished]], _History]:
+    """The search loop: every sentence's finished hypotheses and the step history, not yet
+    ranked and backtracked (``finalize`` does that; ``beam_tree`` reads them as trees)."""
     beams = _start(model, src, src_lens, cfg)
     history, finished = _History(), [[] for _ in range(src.size(0))]
     for t in range(int(beams.limits.max())):

@@ -2,10 +2,10 @@
 model reading its own output (with the k best alternatives at every step) and, when there is a
 reference, the attention of reading the reference, with gold links and AER.
 
-One function, ``explore``, serves training's validation log, ``nmt-translate
-attention_logdir=...`` and the TensorBoard plugin's live box, so all three show the same thing.
-Records are plain dicts (numpy arrays for the matrices); ``nmt.tensorboard_plugin.records``
-stores them.
+``explore`` searches and force-decodes (``nmt-translate attention_logdir=...``, the TensorBoard
+plugin's live box); validation hands ``assemble`` the attention it computed anyway. Both give the
+same records: plain dicts (numpy arrays for the matrices) that ``nmt.tensorboard_plugin.records``
+stores.
 """
 
 from __future__ import annotations
@@ -142,7 +142,9 @@ def _view(
     forced: ForcedAttention, gold: Gold | None, vocabs: Vocabularies, ids: list[int] | None
 ) -> dict:
     """One grid: pieces, their words, weights, gold links and the sentence's AER."""
-    src_pieces, tgt_pieces = forced.src_labels[:-1], forced.tgt_labels[:-1]
+    ends = forced.tgt_labels[-1:] == ["</s>"]  # not when a search stopped at its length limit
+    src_pieces = forced.src_labels[:-1]
+    tgt_pieces = forced.tgt_labels[:-1] if ends else forced.tgt_labels
     aer = None
     if gold is not None and src_pieces and tgt_pieces:
         links = word_alignment(forced.attn, src_pieces, tgt_pieces)
@@ -160,7 +162,7 @@ def _view(
         "src": forced.src_labels,
         "tgt": forced.tgt_labels,
         "src_words": word_starts(src_pieces) + [-1],
-        "tgt_words": word_starts(tgt_pieces) + [-1],
+        "tgt_words": word_starts(tgt_pieces) + [-1] * ends,
         "attn": forced.attn,
         "heads": forced.head_attn,
         "gold": None

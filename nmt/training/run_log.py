@@ -230,7 +230,7 @@ class RunLog:
             save_arrays(self.dir / "attention", step, "valid", arrays)
         self.writer.flush()
 
-    def finish(self, cfg: Config, progress: Progress, last: ValidationResult | None) -> None:
+    def finish(self, cfg: Config, last: ValidationResult | None) -> None:
         """Hyperparameters with the final metrics, so a sweep's runs compare side by side."""
         if self.writer is None or last is None:
             return

@@ -183,7 +183,7 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
         f"stopped after {progress.step:,} updates ({progress.epoch} full epochs, "
         f"{progress.tgt_tokens:,} target tokens): {reason}"
     )
-    run.log.finish(run.cfg, progress, run.last)
+    run.log.finish(run.cfg, run.last)
     return reason
 
 

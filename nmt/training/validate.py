@@ -76,6 +76,8 @@ def validate(
     split, vocabs, raw = corpus.encoded["valid"], corpus.vocabs, corpus.raw["valid"]
     sources, references = raw.src, raw.tgt
     gold = split_gold(raw)
+    if gold is not None:
+        gold.check(raw)  # links that cannot belong to the split would give a wrong AER
     started, was_training = time.perf_counter(), model.training
     model.eval()
     total_loss, total_tokens, attn_rows, context_values = 0.0, 0, [], []

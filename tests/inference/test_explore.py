@@ -121,3 +121,22 @@ def test_records_hold_valid_grids_and_the_sentences_aer():
         assert record["hypothesis"] == Pieces().decode(own["ids"])
         assert len(own["topk"]) == len(own["tgt"]) and all(len(a) == 5 for a in own["topk"])
         assert own["gold"] is None and own["aer"] is None
+
+
+def test_records_from_a_search_cut_at_its_length_limit_keep_every_piece():
+    """Validation's records come from the greedy search's own attention; an output that hit the
+    length limit has no EOS row, so no piece of it may be taken for EOS."""
+    from nmt.inference.explore import assemble, searched_attention
+
+    model = tiny_model(eos_bias=-20.0)  # never ends by itself
+    src, src_lens = random_src(SRC_LENS[:2])
+    hyps = greedy(model, src, src_lens, max_len_ratio=1.5)
+    ids = [src[b, : n - 1].tolist() for b, n in enumerate(src_lens.tolist())]
+    own = [searched_attention(h, i, FakeVocabs()) for h, i in zip(hyps, ids, strict=True)]
+    sources = [" ".join(f"w{i}" for i in sentence) for sentence in ids]
+    records = assemble(FakeVocabs(), sources, [h.tokens for h in hyps], own)
+    for record, hyp in zip(records, hyps, strict=True):
+        view = record["views"]["hypothesis"]
+        assert view["attn"].shape[0] == len(hyp.tokens) == len(view["tgt"]) == len(view["ids"])
+        assert view["tgt_words"] == list(range(len(hyp.tokens)))  # every piece a word, no EOS
+        assert record["beam"] is None and EOS_ID not in view["ids"]
