@@ -8,11 +8,11 @@ so a run is reproducible and a resumed run can rebuild the exact epoch it stoppe
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from nmt.config import BOS_ID, EOS_ID, PAD_ID
@@ -63,6 +63,10 @@ class EncodedSplit:
             self.name, [self.src[i] for i in indices], [self.tgt[i] for i in indices]
         )
 
+    def lengths(self) -> tuple[np.ndarray, np.ndarray]:
+        """Source and target lengths in pieces (no EOS/BOS), what batches are planned from."""
+        return np.array([len(s) for s in self.src]), np.array([len(t) for t in self.tgt])
+
 
 def encode_split(pairs: ParallelSplit, vocabs: Vocabularies) -> EncodedSplit:
     """Tokenize both sides, whole."""
@@ -72,13 +76,16 @@ def encode_split(pairs: ParallelSplit, vocabs: Vocabularies) -> EncodedSplit:
 
 
 def make_batches(
-    src_lens: Sequence[int],
-    tgt_lens: Sequence[int],
+    src_lens: Sequence[int] | np.ndarray,
+    tgt_lens: Sequence[int] | np.ndarray,
     batch_tokens: int,
     batch_sents: int,
     seed: int | None = None,
 ) -> list[list[int]]:
     """Group sentence indices into batches of similar length under a padded-token budget.
+
+    Planned from the two length arrays alone (numpy sorts millions of pairs in a second), so a
+    memory-mapped corpus is never read to batch it.
 
     Args:
         src_lens, tgt_lens: lengths in pieces (without the added EOS/BOS) per sentence.
@@ -88,24 +95,21 @@ def make_batches(
         seed: shuffle ties within a length and the order of batches; None keeps length order
             (for decoding).
     """
-    order = list(range(len(src_lens)))
-    rng = random.Random(seed) if seed is not None else None
-    if rng is not None:
-        rng.shuffle(order)
-    order.sort(key=lambda i: (src_lens[i], tgt_lens[i]))  # stable: ties keep the shuffled order
-    batches, current, max_src, max_tgt = [], [], 0, 0
-    for index in order:
-        new_src, new_tgt = max(max_src, src_lens[index] + 1), max(max_tgt, tgt_lens[index] + 1)
-        too_big = (len(current) + 1) * (new_src + new_tgt) > batch_tokens
-        if current and (too_big or len(current) == batch_sents):
-            batches.append(current)
-            current, new_src, new_tgt = [], src_lens[index] + 1, tgt_lens[index] + 1
-        current.append(index)
+    src, tgt = np.asarray(src_lens, dtype=np.int64), np.asarray(tgt_lens, dtype=np.int64)
+    rng = np.random.default_rng(seed) if seed is not None else None
+    order = np.arange(len(src)) if rng is None else rng.permutation(len(src))
+    order = order[np.lexsort((tgt[order], src[order]))]  # stable: ties keep the shuffled order
+    bounds, start, max_src, max_tgt = [], 0, 0, 0
+    for position, (s, t) in enumerate(zip((src[order] + 1).tolist(), (tgt[order] + 1).tolist())):
+        new_src, new_tgt = max(max_src, s), max(max_tgt, t)
+        size = position - start
+        if size and ((size + 1) * (new_src + new_tgt) > batch_tokens or size == batch_sents):
+            bounds.append(position)
+            start, new_src, new_tgt = position, s, t
         max_src, max_tgt = new_src, new_tgt
-    if current:
-        batches.append(current)
+    batches = [batch.tolist() for batch in np.split(order, bounds)] if len(order) else []
     if rng is not None:
-        rng.shuffle(batches)
+        batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
 
@@ -131,6 +135,22 @@ def epoch_batches(
     split: EncodedSplit, batch_tokens: int, batch_sents: int, seed: int | None
 ) -> list[list[int]]:
     """The batches of one pass over ``split`` (shuffled by ``seed``, or in length order)."""
-    return make_batches(
-        [len(s) for s in split.src], [len(t) for t in split.tgt], batch_tokens, batch_sents, seed
-    )
+    return make_batches(*split.lengths(), batch_tokens, batch_sents, seed)
+
+
+def shard(batches: list[list[int]], rank: int, world: int, group: int = 1) -> list[list[int]]:
+    """This rank's share of an epoch's batches, every pair on exactly one rank.
+
+    Updates need the same number of batches on every rank (``world``) and whole accumulation
+    groups (``group`` batches per update), so the largest batches are split in halves until the
+    count divides by ``world * group``; only a corpus of one-sentence batches loses its tail.
+    """
+    batches, divisor = list(batches), world * group
+    while len(batches) % divisor:
+        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
+        if len(batches[largest]) < 2:
+            batches = batches[: len(batches) - len(batches) % divisor]
+            break
+        half = len(batches[largest]) // 2
+        batches[largest : largest + 1] = [batches[largest][:half], batches[largest][half:]]
+    return batches[rank::world]

@@ -8,6 +8,7 @@ early, with the file and line (or dataset and option) in the message.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,15 +68,14 @@ class CleaningReport:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
-def read_lines(path: Path) -> list[str]:
-    """Read a UTF-8 text file (``.gz`` accepted), one entry per line, without line ends."""
+def iter_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 text file (``.gz`` accepted), without line ends, one at a time."""
     opener = gzip.open if path.suffix == ".gz" else open
-    lines = []
     try:
         with opener(path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 try:
-                    lines.append(raw.decode("utf-8").rstrip("\r\n"))
+                    yield raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError as error:
                     raise DataError(
                         f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
@@ -83,7 +83,11 @@ def read_lines(path: Path) -> list[str]:
     except (OSError, EOFError) as error:  # missing, a directory, not gzip, a truncated .gz
         reason = getattr(error, "strerror", None) or error
         raise DataError(f"{path}: cannot read it ({reason})") from None
-    return lines
+
+
+def read_lines(path: Path) -> list[str]:
+    """Read a UTF-8 text file (``.gz`` accepted), one entry per line, without line ends."""
+    return list(iter_lines(path))
 
 
 def read_parallel_files(src_path: Path, tgt_path: Path, name: str) -> ParallelSplit:
@@ -118,37 +122,42 @@ def _find_file(root: Path, stem: str) -> Path | None:
     return None
 
 
-def load_files(root: Path, split: str, src: str, tgt: str) -> ParallelSplit:
-    """Load ``{root}/{split}.{lang}[.gz]`` (or ``{root}/{split}.tsv[.gz]``) with split aliases.
-
-    A ``{split}.align`` file beside them, if present, is read as gold alignments (source-target).
-    """
+def find_split_files(root: Path, split: str, src: str, tgt: str) -> tuple[str, list[Path]]:
+    """The split's name as found (aliases) and its files: ``[{name}.{src}, {name}.{tgt}]`` (each
+    optionally ``.gz``) or ``[{name}.tsv]``."""
     if not root.is_dir():
         raise DataError(f"data.root={root} is not a directory")
     for name in SPLIT_ALIASES.get(split, (split,)):
         src_path, tgt_path = _find_file(root, f"{name}.{src}"), _find_file(root, f"{name}.{tgt}")
         if src_path and tgt_path:
-            pairs = read_parallel_files(src_path, tgt_path, split)
-        elif src_path or tgt_path:
+            return name, [src_path, tgt_path]
+        if src_path or tgt_path:
             missing = f"{name}.{tgt}" if src_path else f"{name}.{src}"
             raise DataError(
                 f"{src_path or tgt_path} has no counterpart: {root / missing}[.gz] is missing"
             )
-        elif tsv := _find_file(root, f"{name}.tsv"):
-            pairs = read_tsv(tsv, split)
-        else:
-            continue
-        align_path = _find_file(root, f"{name}.align")
-        if align_path:
-            pairs.alignments, pairs.alignments_origin = read_lines(align_path), str(align_path)
-            if len(pairs.alignments) != len(pairs):
-                raise DataError(
-                    f"{align_path} has {len(pairs.alignments)} lines, but the split "
-                    f"has {len(pairs)} sentence pairs"
-                )
-        return pairs
+        if tsv := _find_file(root, f"{name}.tsv"):
+            return name, [tsv]
     tried = ", ".join(f"{n}.{src}/{n}.{tgt}/{n}.tsv" for n in SPLIT_ALIASES.get(split, (split,)))
     raise DataError(f"split {split!r} not found in {root} (looked for {tried}, optionally .gz)")
+
+
+def load_files(root: Path, split: str, src: str, tgt: str) -> ParallelSplit:
+    """Load ``{root}/{split}.{lang}[.gz]`` (or ``{root}/{split}.tsv[.gz]``) with split aliases.
+
+    A ``{split}.align`` file beside them, if present, is read as gold alignments (source-target).
+    """
+    name, paths = find_split_files(root, split, src, tgt)
+    pairs = read_parallel_files(*paths, split) if len(paths) == 2 else read_tsv(paths[0], split)
+    align_path = _find_file(root, f"{name}.align")
+    if align_path:
+        pairs.alignments, pairs.alignments_origin = read_lines(align_path), str(align_path)
+        if len(pairs.alignments) != len(pairs):
+            raise DataError(
+                f"{align_path} has {len(pairs.alignments)} lines, but the split "
+                f"has {len(pairs)} sentence pairs"
+            )
+    return pairs
 
 
 def _hub_split(dataset_dict, name: str, split: str):
@@ -164,6 +173,12 @@ def load_hub(name: str, subset: str | None, split: str, src: str, tgt: str) -> P
     Two layouts are understood: a ``translation`` column of ``{lang: text}`` dicts (wmt14,
     iwslt2017, opus_books) and one column per language code (bentrevett/multi30k).
     """
+    rows = hub_rows(name, subset, split, src, tgt)
+    return hub_pairs(rows[:], split, src, tgt, origin=name)
+
+
+def hub_rows(name: str, subset: str | None, split: str, src: str, tgt: str):
+    """The ``datasets.Dataset`` of one split (Arrow, memory-mapped), its languages checked."""
     import datasets
 
     datasets.logging.set_verbosity_error()
@@ -185,12 +200,18 @@ def load_hub(name: str, subset: str | None, split: str, src: str, tgt: str) -> P
             ) from None
     rows = _hub_split(dataset_dict, name, split)
     if "translation" in rows.column_names:
-        languages = list(rows[0]["translation"]) if len(rows) else []
-        _check_languages(name, languages, src, tgt)
-        pairs = rows["translation"]
-        return ParallelSplit(split, [p[src] for p in pairs], [p[tgt] for p in pairs], origin=name)
-    _check_languages(name, rows.column_names, src, tgt)
-    return ParallelSplit(split, list(rows[src]), list(rows[tgt]), origin=name)
+        _check_languages(name, list(rows[0]["translation"]) if len(rows) else [], src, tgt)
+    else:
+        _check_languages(name, rows.column_names, src, tgt)
+    return rows
+
+
+def hub_pairs(columns: dict, split: str, src: str, tgt: str, origin: str) -> ParallelSplit:
+    """A batch of dataset rows (``{column: values}``) as pairs, in either layout."""
+    if "translation" in columns:
+        pairs = columns["translation"]
+        return ParallelSplit(split, [p[src] for p in pairs], [p[tgt] for p in pairs], origin=origin)
+    return ParallelSplit(split, list(columns[src]), list(columns[tgt]), origin=origin)
 
 
 def _check_languages(name: str, available: list[str], src: str, tgt: str) -> None:
@@ -221,8 +242,9 @@ def load_split(cfg: DataConfig, split: str) -> ParallelSplit:
     return load_hub(cfg.name, cfg.subset, split, cfg.src, cfg.tgt)
 
 
-def _load_generated(cfg: DataConfig, split: str) -> ParallelSplit:
-    from nmt.data.generated import generate_splits, is_complete, reverse_alignment, write_splits
+def generated_root(cfg: DataConfig) -> Path:
+    """The built-in corpus' files for these sizes and seed, written on first use."""
+    from nmt.data.generated import generate_splits, is_complete, write_splits
 
     if {cfg.src, cfg.tgt} != {"en", "de"}:
         raise DataError(
@@ -233,7 +255,13 @@ def _load_generated(cfg: DataConfig, split: str) -> ParallelSplit:
     root = Path(cfg.cache_dir) / f"generated-seed{cfg.generated_seed}-{sizes}"
     if not is_complete(root):
         write_splits(generate_splits(cfg.generated_sizes, cfg.generated_seed), root)
-    pairs = load_files(root, split, cfg.src, cfg.tgt)
+    return root
+
+
+def _load_generated(cfg: DataConfig, split: str) -> ParallelSplit:
+    from nmt.data.generated import reverse_alignment
+
+    pairs = load_files(generated_root(cfg), split, cfg.src, cfg.tgt)
     if pairs.alignments is not None and cfg.src == "de":
         pairs.alignments = [reverse_alignment(line) for line in pairs.alignments]
     return pairs

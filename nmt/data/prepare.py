@@ -6,15 +6,24 @@ statistics a user reads are those of the data the model is trained on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nmt.config import DataConfig
+import numpy as np
+from tqdm import tqdm
+
+from nmt.config import UNK_ID, DataConfig
 from nmt.data.batching import EncodedSplit, encode_split
+from nmt.data.binarized import FORMAT_VERSION, MappedSplit, SplitWriter, open_split
 from nmt.data.corpus import CleaningReport, DataError, ParallelSplit, clean, load_split
-from nmt.data.tokenizer import Vocabularies, build_vocabularies
+from nmt.data.streaming import train_chunks, train_digest
+from nmt.data.tokenizer import Vocabularies, build_vocabularies, cached_vocabularies
+
+SPM_SAMPLE_PAIRS = 500_000  # pairs a vocabulary is trained on (a uniform sample beyond that)
 
 
 @dataclass
@@ -33,12 +42,14 @@ def prepare(
     log: Callable[[str], None] = print,
     vocabs: Vocabularies | None = None,
 ) -> PreparedCorpus:
-    """Load ``train`` plus ``splits``, clean them, build or load vocabularies, and encode.
+    """Prepare ``train`` (binarized, memory-mapped) plus ``splits`` (in memory): clean, build or
+    load vocabularies, encode.
 
     ``vocabs`` (from a checkpoint being resumed) are used as they are instead of the cache.
 
-    The training split gets every filter; other splits only lose empty pairs, so test sets
-    stay comparable with published results.
+    The training split gets every filter and loses pairs longer than ``data.max_tokens``
+    pieces; other splits only lose empty pairs, so test sets stay comparable with published
+    results.
     """
     started = time.perf_counter()
     try:
@@ -46,22 +57,9 @@ def prepare(
     except OSError as error:
         message = f"data.cache_dir={cfg.cache_dir}: cannot create it ({error.strerror})"
         raise DataError(message) from None
-    raw, cleaning = {}, {}
-    for name in ["train"] + [s for s in splits if s != "train"]:
-        pairs = load_split(cfg, name)
-        if name == "train":
-            pairs, report = clean(pairs, cfg.min_len, cfg.max_len, cfg.max_len_ratio)
-        else:
-            pairs, report = clean(pairs)
-        if report.kept == 0:
-            raise ValueError(
-                f"split {name!r} from {pairs.origin} has no usable sentence pair left "
-                "after cleaning"
-            )
-        raw[name], cleaning[name] = pairs, report
-        log(f"loaded {name}: {report.kept:,} pairs from {pairs.origin}" + _dropped(report))
+    digest = train_digest(cfg)
     if vocabs is None:
-        vocabs, vocab_dir, cached = build_vocabularies(raw["train"], cfg)
+        vocabs, vocab_dir, cached = _vocabularies(cfg, digest, log)
     else:
         vocab_dir, cached = "<checkpoint>", True
     sizes = f"joint {len(vocabs.src)}" if vocabs.joint else f"{len(vocabs.src)}/{len(vocabs.tgt)}"
@@ -69,43 +67,134 @@ def prepare(
         f"vocabulary: {'reused' if cached else 'trained'} {cfg.spm_type} {sizes}"
         f" pieces in {vocab_dir}"
     )
-    encoded = {name: encode_split(pairs, vocabs) for name, pairs in raw.items()}
-    log(
-        f"tokenized {sum(len(e) for e in encoded.values()):,} pairs "
-        f"({time.perf_counter() - started:.1f} s in all)"
-    )
-    _drop_long_training_pairs(raw, encoded, cleaning["train"], cfg.max_tokens, log)
-    for name in raw.keys() - {"train"}:
+    train, report = _binarized_train(cfg, vocabs, digest, log)
+    raw, cleaning, encoded = {}, {"train": report}, {"train": train}
+    for name in [s for s in splits if s != "train"]:
+        pairs, report = clean(load_split(cfg, name))
+        if report.kept == 0:
+            raise ValueError(
+                f"split {name!r} from {pairs.origin} has no usable sentence pair left "
+                "after cleaning"
+            )
+        raw[name], cleaning[name], encoded[name] = pairs, report, encode_split(pairs, vocabs)
+        log(f"loaded {name}: {report.kept:,} pairs from {pairs.origin}" + _dropped(report))
         if long := _longer_than(encoded[name], cfg.max_tokens):
             log(
                 f"{name}: {len(long):,} pairs longer than data.max_tokens={cfg.max_tokens} "
                 "pieces, kept whole (what is scored is never cut)"
             )
+    log(f"data ready in {time.perf_counter() - started:.1f} s")
     return PreparedCorpus(vocabs, raw, encoded, cleaning)
+
+
+def _key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _cleaning(cfg: DataConfig) -> dict:
+    return {"min_len": cfg.min_len, "max_len": cfg.max_len, "ratio": cfg.max_len_ratio}
+
+
+def _vocabularies(
+    cfg: DataConfig, digest: str, log: Callable[[str], None]
+) -> tuple[Vocabularies, Path, bool]:
+    """The cached vocabularies of this corpus and settings, or ones trained on a sample."""
+    settings = {"type": cfg.spm_type, "size": cfg.vocab_size, "joint": cfg.joint_vocab}
+    settings |= {"coverage": cfg.character_coverage, "src": cfg.src, "tgt": cfg.tgt}
+    key = _key({"corpus": digest, "cleaning": _cleaning(cfg), **settings})[:16]
+    if found := cached_vocabularies(cfg, key):
+        return *found, True
+    return build_vocabularies(_sample(cfg, log), cfg, key)
+
+
+def _sample(cfg: DataConfig, log: Callable[[str], None]) -> ParallelSplit:
+    """Up to ``SPM_SAMPLE_PAIRS`` cleaned training pairs, uniformly (reservoir sampling in one
+    pass, seeded); the whole split when it is smaller, in order."""
+    rng, seen = np.random.default_rng(0), 0
+    sample = ParallelSplit("train sample", [], [], origin="")
+    for chunk in train_chunks(cfg):
+        cleaned, _ = clean(chunk, cfg.min_len, cfg.max_len, cfg.max_len_ratio)
+        room = max(0, SPM_SAMPLE_PAIRS - len(sample))
+        sample.src += cleaned.src[:room]
+        sample.tgt += cleaned.tgt[:room]
+        positions = np.arange(seen + room, seen + len(cleaned))
+        slots = (rng.random(len(positions)) * (positions + 1)).astype(np.int64)
+        for index, slot in zip((positions - seen).tolist(), slots.tolist()):
+            if slot < SPM_SAMPLE_PAIRS:
+                sample.src[slot], sample.tgt[slot] = cleaned.src[index], cleaned.tgt[index]
+        seen += len(cleaned)
+        sample.origin = chunk.origin
+    log(f"vocabulary: training on {len(sample):,} of {seen:,} cleaned pairs")
+    return sample
+
+
+def _binarized_train(
+    cfg: DataConfig, vocabs: Vocabularies, digest: str, log: Callable[[str], None]
+) -> tuple[MappedSplit, CleaningReport]:
+    """The training split from its binarized cache, built first when missing or stale."""
+    protos = hashlib.sha256(vocabs.src.model_proto + vocabs.tgt.model_proto).hexdigest()
+    key = _key(
+        {"corpus": digest, "vocabularies": protos, "cleaning": _cleaning(cfg)}
+        | {"max_tokens": cfg.max_tokens, "format": FORMAT_VERSION}
+    )
+    directory = Path(cfg.cache_dir) / "binarized" / key[:16]
+    split, verb = open_split(directory, key), "reused"
+    if split is None:
+        split, verb = _binarize(cfg, vocabs, directory, key), "built"
+    report = CleaningReport(len(split), dict(split.manifest["dropped"]))
+    if report.kept == 0:
+        raise ValueError(
+            f"split 'train' from {split.manifest['origin']} has no usable sentence pair left "
+            "after cleaning"
+        )
+    log(
+        f"loaded train: {report.kept:,} pairs from {split.manifest['origin']}"
+        + _dropped(report)
+        + f"; binarized cache {verb}: {directory}"
+    )
+    return split, report
+
+
+def _binarize(cfg: DataConfig, vocabs: Vocabularies, directory: Path, key: str) -> MappedSplit:
+    """Stream, clean and encode the training split into a new cache directory."""
+    writer = SplitWriter(directory, "train", max(len(vocabs.src), len(vocabs.tgt)))
+    dropped: dict[str, int] = {}
+    words, origin = [0, 0], ""
+    too_long = f"longer than data.max_tokens={cfg.max_tokens} pieces"
+    try:
+        with tqdm(desc="binarizing train", unit=" pairs", unit_scale=True, disable=None) as bar:
+            for chunk in train_chunks(cfg):
+                origin = chunk.origin
+                cleaned, report = clean(chunk, cfg.min_len, cfg.max_len, cfg.max_len_ratio)
+                for why, count in report.dropped.items():
+                    dropped[why] = dropped.get(why, 0) + count
+                src, tgt = (
+                    vocabs.src.encode_batch(cleaned.src),
+                    vocabs.tgt.encode_batch(cleaned.tgt),
+                )
+                keep = [
+                    i
+                    for i, (s, t) in enumerate(zip(src, tgt))
+                    if max(len(s), len(t)) <= cfg.max_tokens
+                ]
+                if len(keep) < len(src):  # cut, a target would still end with EOS
+                    dropped[too_long] = dropped.get(too_long, 0) + len(src) - len(keep)
+                    cleaned = cleaned.subset(keep)
+                    src, tgt = [src[i] for i in keep], [tgt[i] for i in keep]
+                words[0] += sum(len(line.split()) for line in cleaned.src)
+                words[1] += sum(len(line.split()) for line in cleaned.tgt)
+                writer.add(src, tgt)
+                bar.update(len(chunk))
+    except BaseException:
+        writer.abandon()
+        raise
+    return writer.finish({"key": key, "origin": origin, "dropped": dropped, "words": words})
 
 
 def _longer_than(split: EncodedSplit, max_tokens: int) -> list[int]:
     return [
         i for i, (s, t) in enumerate(zip(split.src, split.tgt)) if max(len(s), len(t)) > max_tokens
     ]
-
-
-def _drop_long_training_pairs(
-    raw: dict, encoded: dict, report: CleaningReport, max_tokens: int, log: Callable[[str], None]
-) -> None:
-    """Leave training pairs longer than ``max_tokens`` pieces out: cut, a target would still end
-    with EOS and teach the model to stop early; it would also cost the longest batches."""
-    long = set(_longer_than(encoded["train"], max_tokens))
-    if not long:
-        return
-    keep = [i for i in range(len(encoded["train"])) if i not in long]
-    if not keep:
-        raise ValueError(f"every training pair is longer than data.max_tokens={max_tokens} pieces")
-    raw["train"], encoded["train"] = raw["train"].subset(keep), encoded["train"].subset(keep)
-    why = f"longer than data.max_tokens={max_tokens} pieces"
-    report.dropped[why] = len(long)
-    report.kept = len(keep)
-    log(f"train: dropped {len(long):,} pairs {why}")
 
 
 def _dropped(report: CleaningReport) -> str:
@@ -122,15 +211,22 @@ def statistics_table(corpus: PreparedCorpus) -> str:
     )
     rows = [header, "-" * len(header)]
     for name, enc in corpus.encoded.items():
-        raw = corpus.raw[name]
-        src_pieces, tgt_pieces = sum(map(len, enc.src)), sum(map(len, enc.tgt))
-        unknown = sum(s.count(1) for s in enc.src) + sum(t.count(1) for t in enc.tgt)
+        pairs = len(enc)
+        if isinstance(enc, MappedSplit):  # counted while binarizing, or read off the arrays
+            src_words, tgt_words = enc.manifest["words"]
+            ids = [enc.src.ids, enc.tgt.ids]
+            unknown = sum(int(np.count_nonzero(side == UNK_ID)) for side in ids)
+        else:
+            src_words = sum(len(s.split()) for s in corpus.raw[name].src)
+            tgt_words = sum(len(t.split()) for t in corpus.raw[name].tgt)
+            unknown = sum(s.count(UNK_ID) for s in enc.src) + sum(t.count(UNK_ID) for t in enc.tgt)
+        src_lens, tgt_lens = enc.lengths()
+        src_pieces, tgt_pieces = int(src_lens.sum()), int(tgt_lens.sum())
         rows.append(
-            f"{name:<20}{len(enc):>9,}{sum(corpus.cleaning[name].dropped.values()):>9,}"
-            f"{sum(len(s.split()) for s in raw.src) / len(enc):>11.2f}"
-            f"{sum(len(t.split()) for t in raw.tgt) / len(enc):>11.2f}"
-            f"{src_pieces / len(enc):>12.2f}{tgt_pieces / len(enc):>12.2f}"
-            f"{max(map(len, enc.src)):>9}{max(map(len, enc.tgt)):>9}"
+            f"{name:<20}{pairs:>9,}{sum(corpus.cleaning[name].dropped.values()):>9,}"
+            f"{src_words / pairs:>11.2f}{tgt_words / pairs:>11.2f}"
+            f"{src_pieces / pairs:>12.2f}{tgt_pieces / pairs:>12.2f}"
+            f"{int(src_lens.max()):>9}{int(tgt_lens.max()):>9}"
             f"{100 * unknown / max(1, src_pieces + tgt_pieces):>7.2f}"
         )
     rows.append(

@@ -124,12 +124,17 @@ def _cached_model(path: Path, lines: Iterable[str], cfg: DataConfig) -> tuple[by
     return proto, False
 
 
-def build_vocabularies(train: ParallelSplit, cfg: DataConfig) -> tuple[Vocabularies, Path, bool]:
+def build_vocabularies(
+    train: ParallelSplit, cfg: DataConfig, key: str | None = None
+) -> tuple[Vocabularies, Path, bool]:
     """Load the vocabularies for this training split from the cache, training them if missing.
+
+    ``key`` names the cache entry (default: ``cache_key`` of ``train``); a streamed corpus
+    passes the hash of its source and gives a sample of it as ``train``.
 
     Returns the vocabularies, their cache directory, and whether every model came from the cache.
     """
-    directory = Path(cfg.cache_dir) / "spm" / cache_key(train, cfg)
+    directory = Path(cfg.cache_dir) / "spm" / (key or cache_key(train, cfg))
     if cfg.joint_vocab:
         proto, cached = _cached_model(directory / "joint.model", train.src + train.tgt, cfg)
         joint = Tokenizer(proto)
@@ -141,3 +146,14 @@ def build_vocabularies(train: ParallelSplit, cfg: DataConfig) -> tuple[Vocabular
         cached = src_cached and tgt_cached
     write_text(directory / "settings.json", json.dumps(asdict(cfg), indent=1, default=str))
     return vocabularies, directory, cached
+
+
+def cached_vocabularies(cfg: DataConfig, key: str) -> tuple[Vocabularies, Path] | None:
+    """The vocabularies cached under ``key``, if every model is there (nothing is trained)."""
+    directory = Path(cfg.cache_dir) / "spm" / key
+    names = ["joint.model"] if cfg.joint_vocab else [f"{cfg.src}.model", f"{cfg.tgt}.model"]
+    paths = [directory / name for name in names]
+    if not all(path.is_file() and path.stat().st_size for path in paths):
+        return None
+    tokenizers = [Tokenizer(path.read_bytes()) for path in paths]
+    return Vocabularies(tokenizers[0], tokenizers[-1]), directory

@@ -27,7 +27,7 @@ from nmt.checkpoint import (
     vocabularies_from,
 )
 from nmt.config import Config, parse_duration
-from nmt.data.batching import Batch, EncodedSplit, collate, epoch_batches
+from nmt.data.batching import Batch, EncodedSplit, collate, epoch_batches, shard
 from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, gather_objects, training_device
 from nmt.files import remove_temporaries
@@ -208,12 +208,12 @@ def _skip(run: Run, update: Update, skipped: int) -> str | None:
 
 
 def _epoch_batches(run: Run) -> list[list[int]]:
-    """This rank's batches of the current epoch: shuffled by (seed, epoch), equal on all ranks."""
+    """This rank's batches of the current epoch: shuffled by (seed, epoch), the same plan on
+    every rank, each pair on one rank."""
     data, dist = run.cfg.data, run.dist
     seed = run.cfg.train.seed * 100_003 + run.progress.epoch
     batches = epoch_batches(run.corpus.encoded["train"], data.batch_tokens, data.batch_sents, seed)
-    usable = len(batches) - len(batches) % dist.world
-    return batches[dist.rank : usable : dist.world]
+    return shard(batches, dist.rank, dist.world, run.cfg.train.accum_steps)
 
 
 def _next_group(run: Run, batches: list[list[int]]) -> tuple[list[Batch], list[list[int]]]:
