@@ -16,6 +16,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -102,11 +103,7 @@ class SplitWriter:
         """Append pairs of id lists (no BOS/EOS)."""
         for side, sentences in zip(SIDES, (src, tgt)):
             lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
-            flat = np.fromiter(
-                (i for sentence in sentences for i in sentence),
-                dtype=self.dtype,
-                count=int(lengths.sum()),
-            )
+            flat = np.fromiter(chain.from_iterable(sentences), self.dtype, int(lengths.sum()))
             flat.tofile(self.files[side])
             self.lengths[side].append(lengths)
 

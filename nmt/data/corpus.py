@@ -62,10 +62,11 @@ class ParallelSplit:
 
 @dataclass
 class CleaningReport:
-    """How many pairs each filter removed from one split."""
+    """How many pairs each filter removed from one split, and the words of those it kept."""
 
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    words: tuple[int, int] = (0, 0)  # whitespace words, source and target
 
 
 def iter_lines(path: Path) -> Iterator[str]:
@@ -278,16 +279,16 @@ def clean(
     Lengths are whitespace words, so the filters do not depend on the tokenizer being trained.
     """
     report = CleaningReport()
-    keep = []
+    keep, src_words, tgt_words = [], 0, 0
     for index, (source, target) in enumerate(zip(pairs.src, pairs.tgt)):
-        reason = _drop_reason(
-            len(source.split()), len(target.split()), min_len, max_len, max_len_ratio
-        )
+        src_count, tgt_count = len(source.split()), len(target.split())
+        reason = _drop_reason(src_count, tgt_count, min_len, max_len, max_len_ratio)
         if reason is None:
             keep.append(index)
+            src_words, tgt_words = src_words + src_count, tgt_words + tgt_count
         else:
             report.dropped[reason] = report.dropped.get(reason, 0) + 1
-    report.kept = len(keep)
+    report.kept, report.words = len(keep), (src_words, tgt_words)
     cleaned = pairs.subset(keep)
     cleaned.src = [line.strip() for line in cleaned.src]
     cleaned.tgt = [line.strip() for line in cleaned.tgt]

@@ -160,7 +160,7 @@ def _binarize(cfg: DataConfig, vocabs: Vocabularies, directory: Path, key: str) 
     writer = SplitWriter(directory, "train", max(len(vocabs.src), len(vocabs.tgt)))
     dropped: dict[str, int] = {}
     words, origin = [0, 0], ""
-    too_long = f"longer than data.max_tokens={cfg.max_tokens} pieces"
+    limit, too_long = cfg.max_tokens, f"longer than data.max_tokens={cfg.max_tokens} pieces"
     try:
         with tqdm(desc="binarizing train", unit=" pairs", unit_scale=True, disable=None) as bar:
             for chunk in train_chunks(cfg):
@@ -172,17 +172,14 @@ def _binarize(cfg: DataConfig, vocabs: Vocabularies, directory: Path, key: str) 
                     vocabs.src.encode_batch(cleaned.src),
                     vocabs.tgt.encode_batch(cleaned.tgt),
                 )
-                keep = [
-                    i
-                    for i, (s, t) in enumerate(zip(src, tgt))
-                    if max(len(s), len(t)) <= cfg.max_tokens
-                ]
-                if len(keep) < len(src):  # cut, a target would still end with EOS
-                    dropped[too_long] = dropped.get(too_long, 0) + len(src) - len(keep)
-                    cleaned = cleaned.subset(keep)
+                words = [words[0] + report.words[0], words[1] + report.words[1]]
+                long = [i for i, (s, t) in enumerate(zip(src, tgt)) if max(len(s), len(t)) > limit]
+                if long:  # left out, not cut: a cut target would still end with EOS
+                    dropped[too_long] = dropped.get(too_long, 0) + len(long)
+                    words[0] -= sum(len(cleaned.src[i].split()) for i in long)
+                    words[1] -= sum(len(cleaned.tgt[i].split()) for i in long)
+                    keep = sorted(set(range(len(src))) - set(long))
                     src, tgt = [src[i] for i in keep], [tgt[i] for i in keep]
-                words[0] += sum(len(line.split()) for line in cleaned.src)
-                words[1] += sum(len(line.split()) for line in cleaned.tgt)
                 writer.add(src, tgt)
                 bar.update(len(chunk))
     except BaseException:

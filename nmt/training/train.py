@@ -147,13 +147,15 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
     )
     window = {"tokens": 0, "loss": 0.0, "start": time.perf_counter()}
-    skipped = 0  # a resumed run may have nothing left to do; a fresh one makes one update
+    skipped, first_step = 0, progress.step  # a resumed run may have nothing left to do
     reason = stop_reason(tc, progress, spent, stop, dist) if progress.step else None
     while reason is None:
         group, batches = _next_group(run, batches)
         lr = run.schedule.apply(run.optimizer, progress.step + 1, spent)
         update = train_step(run, group)
         if update.applied:  # the same on every rank: global loss, all-reduced gradients
+            if progress.step == first_step:
+                log.info(f"first update done {time.monotonic() - started_at:.1f} s after start")
             progress.step += 1
             progress.tgt_tokens += update.tokens
             window["tokens"] += update.tokens

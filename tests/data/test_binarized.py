@@ -1,0 +1,122 @@
+"""The binarized training split: round trip, cache keys, interrupted writes, sharding, streaming."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SRC_LINES, TGT_LINES, write_text
+
+from nmt.data.batching import epoch_batches, shard
+from nmt.data.binarized import MappedSplit, SplitWriter
+from nmt.data.corpus import DataError, clean, load_split
+from nmt.data.prepare import prepare
+from nmt.data.streaming import train_chunks
+
+
+def quiet(cfg, splits=()):
+    messages: list[str] = []
+    return prepare(cfg, list(splits), log=messages.append), "\n".join(messages)
+
+
+def test_the_mapped_split_holds_the_cleaned_corpus_encoded(generated_cfg):
+    corpus, _ = quiet(generated_cfg)
+    train = corpus.encoded["train"]
+    assert isinstance(train, MappedSplit) and train.src.ids.dtype == np.uint16
+    pairs, _ = clean(
+        load_split(generated_cfg, "train"),
+        generated_cfg.min_len,
+        generated_cfg.max_len,
+        generated_cfg.max_len_ratio,
+    )
+    vocabs = corpus.vocabs
+    assert list(train.src) == vocabs.src.encode_batch(pairs.src)  # every pair, in order
+    assert list(train.tgt) == vocabs.tgt.encode_batch(pairs.tgt)
+    assert [vocabs.tgt.decode(train.tgt[i]) for i in range(5)] == pairs.tgt[:5]  # back to text
+    src_lens, tgt_lens = train.lengths()
+    assert src_lens.tolist() == [len(s) for s in train.src]
+    assert train.manifest["pairs"] == len(pairs) and train.manifest["dropped"] == {}
+
+
+def test_the_cache_is_reused_and_rebuilt_when_anything_it_holds_changes(generated_cfg):
+    first, said = quiet(generated_cfg)
+    assert "binarized cache built" in said
+    again, said = quiet(generated_cfg)
+    assert "binarized cache reused" in said and "vocabulary: reused" in said
+    home = Path(first.encoded["train"].src.ids.filename).parent
+    assert Path(again.encoded["train"].src.ids.filename).parent == home
+    for change in ({"max_len": 8}, {"max_tokens": 12}, {"vocab_size": 300}):
+        other, said = quiet(replace(generated_cfg, **change))
+        assert "binarized cache built" in said, change
+        assert Path(other.encoded["train"].src.ids.filename).parent != home
+
+
+def test_a_changed_corpus_file_is_binarized_again(files_root, tmp_path):
+    from nmt.config import DataConfig
+
+    cfg = DataConfig(
+        source="files", root=str(files_root), src="de", tgt="en", cache_dir=str(tmp_path / "c")
+    )
+    before, _ = quiet(cfg)
+    write_text(files_root / "train.en.gz", SRC_LINES + ["one more line"])
+    write_text(files_root / "train.de.gz", TGT_LINES + ["noch eine Zeile"])
+    after, said = quiet(cfg)
+    assert "binarized cache built" in said and len(after.encoded["train"]) == len(
+        before.encoded["train"]
+    ) + 1
+
+
+def test_a_cache_cut_short_or_left_half_written_is_rebuilt(generated_cfg):
+    corpus, _ = quiet(generated_cfg)
+    home = Path(corpus.encoded["train"].src.ids.filename).parent
+    expected = list(corpus.encoded["train"].tgt)
+    with open(home / "tgt.ids", "r+b") as handle:  # a disk that lost the file's tail
+        handle.truncate(os.path.getsize(home / "tgt.ids") // 2)
+    rebuilt, said = quiet(generated_cfg)
+    assert "binarized cache built" in said and list(rebuilt.encoded["train"].tgt) == expected
+    # a writer killed mid-way leaves only its temporary directory, which nobody reads
+    killed = SplitWriter(home.parent / "other", "train", 1000)
+    killed.add([[5, 6]], [[7]])
+    assert not (home.parent / "other").exists() and killed.temporary.exists()
+    SplitWriter(home.parent / "other", "train", 1000).abandon()  # the next writer clears it
+    assert not killed.temporary.exists()
+
+
+@pytest.mark.parametrize(("world", "group"), [(2, 1), (2, 2), (3, 1)])
+def test_every_pair_is_on_exactly_one_rank_each_epoch(generated_cfg, world, group):
+    corpus, _ = quiet(generated_cfg)
+    train = corpus.encoded["train"]
+    batches = epoch_batches(train, 700, 16, seed=11)
+    shares = [shard(batches, rank, world, group) for rank in range(world)]
+    seen = sorted(i for share in shares for batch in share for i in batch)
+    assert seen == list(range(len(train)))  # each pair once, none dropped
+    assert len({len(share) for share in shares}) == 1 and len(shares[0]) % group == 0
+    assert shard(batches, 0, 1) == batches  # one rank: the plan as it is
+
+
+def test_a_corpus_of_one_sentence_batches_loses_only_its_tail():
+    batches = [[0], [1], [2]]
+    assert shard(batches, 0, 2) + shard(batches, 1, 2) == [[0], [1]]
+
+
+def test_parallel_files_of_different_lengths_are_named_with_their_counts(files_root, tmp_path):
+    from nmt.config import DataConfig
+
+    write_text(files_root / "train.en.gz", ["a", "b"])
+    cfg = DataConfig(
+        source="files", root=str(files_root), src="de", tgt="en", cache_dir=str(tmp_path / "c")
+    )
+    lines = len(TGT_LINES)
+    with pytest.raises(DataError, match=rf"train.de.gz has {lines} lines, .*train.en.gz has 2"):
+        list(train_chunks(cfg))
+
+
+def test_chunks_stream_the_whole_split_in_order(generated_cfg):
+    whole = load_split(generated_cfg, "train")
+    chunks = list(train_chunks(generated_cfg, size=250))
+    assert [len(c) for c in chunks[:-1]] == [250] * (len(chunks) - 1)
+    assert [line for c in chunks for line in c.src] == whole.src
+    assert [line for c in chunks for line in c.tgt] == whole.tgt
