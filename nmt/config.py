@@ -47,6 +47,7 @@ class DataConfig:
     vocab_size: int = 8000
     joint_vocab: bool = True
     character_coverage: float = 1.0
+    spm_sample: int = 500_000  # training pairs the vocabulary learns from (uniform sample)
     cache_dir: str = "data/cache"
     # batching
     batch_tokens: int = 4096  # padded source+target positions per batch
@@ -56,7 +57,14 @@ class DataConfig:
     def __post_init__(self) -> None:
         check_choice("data.source", self.source, ("generated", "multi30k", "files", "hf"))
         check_choice("data.spm_type", self.spm_type, ("unigram", "bpe"))
-        for option in ("vocab_size", "batch_tokens", "batch_sents", "max_len", "max_tokens"):
+        for option in (
+            "vocab_size",
+            "batch_tokens",
+            "batch_sents",
+            "max_len",
+            "max_tokens",
+            "spm_sample",
+        ):
             check_positive(f"data.{option}", getattr(self, option))
         if self.source == "files" and self.root is None:
             raise ValueError("data=files needs data.root=<directory with {split}.{lang} files>")

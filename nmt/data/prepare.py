@@ -23,8 +23,6 @@ from nmt.data.corpus import CleaningReport, DataError, ParallelSplit, clean, loa
 from nmt.data.streaming import train_chunks, train_digest
 from nmt.data.tokenizer import Vocabularies, build_vocabularies, cached_vocabularies
 
-SPM_SAMPLE_PAIRS = 500_000  # pairs a vocabulary is trained on (a uniform sample beyond that)
-
 
 @dataclass
 class PreparedCorpus:
@@ -101,6 +99,7 @@ def _vocabularies(
     """The cached vocabularies of this corpus and settings, or ones trained on a sample."""
     settings = {"type": cfg.spm_type, "size": cfg.vocab_size, "joint": cfg.joint_vocab}
     settings |= {"coverage": cfg.character_coverage, "src": cfg.src, "tgt": cfg.tgt}
+    settings |= {"sample": cfg.spm_sample}
     key = _key({"corpus": digest, "cleaning": _cleaning(cfg), **settings})[:16]
     if found := cached_vocabularies(cfg, key):
         return *found, True
@@ -108,19 +107,19 @@ def _vocabularies(
 
 
 def _sample(cfg: DataConfig, log: Callable[[str], None]) -> ParallelSplit:
-    """Up to ``SPM_SAMPLE_PAIRS`` cleaned training pairs, uniformly (reservoir sampling in one
+    """Up to ``data.spm_sample`` cleaned training pairs, uniformly (reservoir sampling in one
     pass, seeded); the whole split when it is smaller, in order."""
     rng, seen = np.random.default_rng(0), 0
     sample = ParallelSplit("train sample", [], [], origin="")
     for chunk in train_chunks(cfg):
         cleaned, _ = clean(chunk, cfg.min_len, cfg.max_len, cfg.max_len_ratio)
-        room = max(0, SPM_SAMPLE_PAIRS - len(sample))
+        room = max(0, cfg.spm_sample - len(sample))
         sample.src += cleaned.src[:room]
         sample.tgt += cleaned.tgt[:room]
         positions = np.arange(seen + room, seen + len(cleaned))
         slots = (rng.random(len(positions)) * (positions + 1)).astype(np.int64)
         for index, slot in zip((positions - seen).tolist(), slots.tolist()):
-            if slot < SPM_SAMPLE_PAIRS:
+            if slot < cfg.spm_sample:
                 sample.src[slot], sample.tgt[slot] = cleaned.src[index], cleaned.tgt[index]
         seen += len(cleaned)
         sample.origin = chunk.origin
