@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -97,9 +98,15 @@ def first_update_seconds(result: dict) -> float | None:
     return float(found[1]) if found else None
 
 
-def tokens_per_second(result: dict) -> float | None:
-    speeds = re.findall(r"tok_s=([\d,]+)", result["log"])
-    return float(speeds[-1].replace(",", "")) if speeds else None
+def tokens_per_second(run: Path) -> float | None:
+    """The median of the run's logged training speed (target tokens/s over each 50 updates)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    if "train/tgt_tokens_per_s" not in events.Tags()["scalars"]:
+        return None
+    return round(statistics.median(e.value for e in events.Scalars("train/tgt_tokens_per_s")))
 
 
 def spm_floor(directory: Path, cache: Path) -> float:
@@ -142,6 +149,7 @@ def main() -> None:
             ["nmt-train", *train, f"train.max_steps={args.steps}", f"hydra.run.dir={run}"],
             work / f"train-{pairs}.log",
         )
+        speed = tokens_per_second(run)
         shutil.rmtree(run, ignore_errors=True)
         again = timed(
             ["nmt-train", *train, "train.max_steps=1", f"hydra.run.dir={run}"],
@@ -153,7 +161,7 @@ def main() -> None:
             "spm_encode_floor_s": round(floor, 1),
             "train_s": trained["seconds"],
             "train_peak_rss_mib": trained["peak_rss_mib"],
-            "train_tgt_tokens_per_s": tokens_per_second(trained),
+            "train_tgt_tokens_per_s": speed,
             "second_run_first_update_s": first_update_seconds(again),
             "second_run_s": again["seconds"],
             "second_run_peak_rss_mib": again["peak_rss_mib"],
