@@ -47,7 +47,7 @@ class DataConfig:
     vocab_size: int = 8000
     joint_vocab: bool = True
     character_coverage: float = 1.0
-    spm_sample: int = 500_000  # training pairs the vocabulary learns from (uniform sample)
+    spm_sample: int = 200_000  # training pairs the vocabulary learns from (uniform sample)
     cache_dir: str = "data/cache"
     # batching
     batch_tokens: int = 4096  # padded source+target positions per batch

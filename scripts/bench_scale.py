@@ -88,9 +88,49 @@ def timed(command: list[str], log: Path) -> dict:
     return {
         "seconds": round(time.time() - started, 1),
         "peak_rss_mib": round(rss / 1024),
-        "log": done.stderr,
-        "started": started,
+        "log": done.stdout + done.stderr,
     }
+
+
+def tree_memory(command: list[str], log: Path) -> int:
+    """Peak total memory (MiB) of a process and all its descendants, summed as PSS: pages
+    several processes map (the binarized corpus in the page cache, shared libraries) count once
+    overall, split between them. Sampled every 0.2 s."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, sum(_pss_kib(pid) for pid in _tree(process.pid)))
+            time.sleep(0.2)
+    if process.returncode:
+        sys.exit(f"{' '.join(command)} failed ({process.returncode}); see {log}")
+    return round(peak / 1024)
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(status.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def first_update_seconds(result: dict) -> float | None:
@@ -129,6 +169,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, nargs="+", default=[1_000_000, 4_000_000])
     parser.add_argument("--workdir", default=str(REPO / "bench" / "scale"))
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument(
+        "--ranks",
+        type=int,
+        default=0,
+        help="also measure a gloo run of this many ranks (largest size)",
+    )
     args = parser.parse_args()
     seed, origin = seed_corpus()
     work, results = Path(args.workdir), {"corpus": origin, "cpu": _cpu(), "sizes": {}}
@@ -167,8 +213,29 @@ def main() -> None:
             "second_run_peak_rss_mib": again["peak_rss_mib"],
         }
         print(json.dumps({pairs: row}), flush=True)
+    if args.ranks > 1:
+        results["ranks"] = compare_ranks(args.ranks, train, work, args.pairs[-1])
+        print(json.dumps(results["ranks"]), flush=True)
     (work / "scale.json").write_text(json.dumps(results, indent=1))
     print(f"wrote {work / 'scale.json'}")
+
+
+def compare_ranks(ranks: int, train: list[str], work: Path, pairs: int) -> dict:
+    """Peak total memory of ``ranks`` gloo ranks against one process, 20 updates each on the
+    cached corpus: every rank maps the same files."""
+    memory = {}
+    for world in (1, ranks):
+        run = work / f"ranks-{world}"
+        shutil.rmtree(run, ignore_errors=True)
+        launcher = ["python", "-m", "torch.distributed.run", f"--nproc_per_node={world}"]
+        command = [*launcher, "-m", "nmt", *train, "train.max_steps=20", f"hydra.run.dir={run}"]
+        memory[world] = tree_memory(command, work / f"ranks-{world}.log")
+    return {
+        "pairs": pairs,
+        "one_rank_pss_mib": memory[1],
+        f"{ranks}_ranks_pss_mib": memory[ranks],
+        "ratio": round(memory[ranks] / memory[1], 2),
+    }
 
 
 def _cpu() -> str:

@@ -75,13 +75,50 @@ def encode_split(pairs: ParallelSplit, vocabs: Vocabularies) -> EncodedSplit:
     )
 
 
+class BatchPlan(Sequence):
+    """An epoch's batches as one array of sentence indices and each batch's slice of it, so a
+    plan over millions of pairs holds no Python object per sentence.
+
+    ``plan[k]`` is batch k's indices as a list; a plan equals a list of lists of the same
+    batches.
+    """
+
+    def __init__(self, order: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+        self.order, self.starts, self.ends = order, starts, ends
+
+    @classmethod
+    def of(cls, batches: Sequence[Sequence[int]]) -> BatchPlan:
+        """A plan of batches given as lists (a plan is returned as it is)."""
+        if isinstance(batches, BatchPlan):
+            return batches
+        ends = np.cumsum([len(batch) for batch in batches], dtype=np.int64)
+        starts = ends - [len(batch) for batch in batches]
+        order = np.array([i for batch in batches for i in batch], dtype=np.int64)
+        return cls(order, starts, ends)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return BatchPlan(self.order, self.starts[k], self.ends[k])
+        return self.order[self.starts[k] : self.ends[k]].tolist()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == list(b) for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def make_batches(
     src_lens: Sequence[int] | np.ndarray,
     tgt_lens: Sequence[int] | np.ndarray,
     batch_tokens: int,
     batch_sents: int,
     seed: int | None = None,
-) -> list[list[int]]:
+) -> BatchPlan:
     """Group sentence indices into batches of similar length under a padded-token budget.
 
     Planned from the two length arrays alone (numpy sorts millions of pairs in a second), so a
@@ -99,18 +136,20 @@ def make_batches(
     rng = np.random.default_rng(seed) if seed is not None else None
     order = np.arange(len(src)) if rng is None else rng.permutation(len(src))
     order = order[np.lexsort((tgt[order], src[order]))]  # stable: ties keep the shuffled order
-    bounds, start, max_src, max_tgt = [], 0, 0, 0
+    starts, start, max_src, max_tgt = [0], 0, 0, 0
     for position, (s, t) in enumerate(zip((src[order] + 1).tolist(), (tgt[order] + 1).tolist())):
         new_src, new_tgt = max(max_src, s), max(max_tgt, t)
         size = position - start
         if size and ((size + 1) * (new_src + new_tgt) > batch_tokens or size == batch_sents):
-            bounds.append(position)
+            starts.append(position)
             start, new_src, new_tgt = position, s, t
         max_src, max_tgt = new_src, new_tgt
-    batches = [batch.tolist() for batch in np.split(order, bounds)] if len(order) else []
+    starts_array = np.array(starts if len(order) else [], dtype=np.int64)
+    ends = np.append(starts_array[1:], len(order)) if len(order) else starts_array
     if rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
+        shuffled = rng.permutation(len(starts_array))
+        starts_array, ends = starts_array[shuffled], ends[shuffled]
+    return BatchPlan(order, starts_array, ends)
 
 
 def _pad(sequences: list[list[int]]) -> torch.Tensor:
@@ -133,24 +172,29 @@ def collate(split: EncodedSplit, indices: Sequence[int]) -> Batch:
 
 def epoch_batches(
     split: EncodedSplit, batch_tokens: int, batch_sents: int, seed: int | None
-) -> list[list[int]]:
+) -> BatchPlan:
     """The batches of one pass over ``split`` (shuffled by ``seed``, or in length order)."""
     return make_batches(*split.lengths(), batch_tokens, batch_sents, seed)
 
 
-def shard(batches: list[list[int]], rank: int, world: int, group: int = 1) -> list[list[int]]:
+def shard(batches: Sequence[Sequence[int]], rank: int, world: int, group: int = 1) -> BatchPlan:
     """This rank's share of an epoch's batches, every pair on exactly one rank.
 
     Updates need the same number of batches on every rank (``world``) and whole accumulation
     groups (``group`` batches per update), so the largest batches are split in halves until the
     count divides by ``world * group``; only a corpus of one-sentence batches loses its tail.
     """
-    batches, divisor = list(batches), world * group
-    while len(batches) % divisor:
-        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
-        if len(batches[largest]) < 2:
-            batches = batches[: len(batches) - len(batches) % divisor]
+    plan = BatchPlan.of(batches)
+    starts, ends, divisor = plan.starts.tolist(), plan.ends.tolist(), world * group
+    while len(starts) % divisor:
+        sizes = [end - start for start, end in zip(starts, ends)]
+        largest = sizes.index(max(sizes))
+        if sizes[largest] < 2:
+            cut = len(starts) - len(starts) % divisor
+            starts, ends = starts[:cut], ends[:cut]
             break
-        half = len(batches[largest]) // 2
-        batches[largest : largest + 1] = [batches[largest][:half], batches[largest][half:]]
-    return batches[rank::world]
+        middle = starts[largest] + sizes[largest] // 2
+        starts[largest : largest + 1] = [starts[largest], middle]
+        ends[largest : largest + 1] = [middle, ends[largest]]
+    share = slice(rank, None, world)
+    return BatchPlan(plan.order, np.array(starts[share], np.int64), np.array(ends[share], np.int64))

@@ -69,14 +69,18 @@ class CleaningReport:
     words: tuple[int, int] = (0, 0)  # whitespace words, source and target
 
 
-def iter_lines(path: Path) -> Iterator[str]:
-    """The lines of a UTF-8 text file (``.gz`` accepted), without line ends, one at a time."""
+def numbered_lines(path: Path, only: set[int] | None = None) -> Iterator[tuple[int, str]]:
+    """``(number, line)`` for the lines of a UTF-8 text file (``.gz`` accepted), 1-based,
+    without line ends; ``only``: just the lines of these 0-based numbers (the rest are not
+    decoded)."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
+                if only is not None and number - 1 not in only:
+                    continue
                 try:
-                    yield raw.decode("utf-8").rstrip("\r\n")
+                    yield number, raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError as error:
                     raise DataError(
                         f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
@@ -84,6 +88,11 @@ def iter_lines(path: Path) -> Iterator[str]:
     except (OSError, EOFError) as error:  # missing, a directory, not gzip, a truncated .gz
         reason = getattr(error, "strerror", None) or error
         raise DataError(f"{path}: cannot read it ({reason})") from None
+
+
+def iter_lines(path: Path, only: set[int] | None = None) -> Iterator[str]:
+    """The lines of a UTF-8 text file (``.gz`` accepted), without line ends, one at a time."""
+    return (line for _, line in numbered_lines(path, only))
 
 
 def read_lines(path: Path) -> list[str]:

@@ -20,7 +20,7 @@ from nmt.config import UNK_ID, DataConfig
 from nmt.data.batching import EncodedSplit, encode_split
 from nmt.data.binarized import FORMAT_VERSION, MappedSplit, SplitWriter, open_split
 from nmt.data.corpus import CleaningReport, DataError, ParallelSplit, clean, load_split
-from nmt.data.streaming import train_chunks, train_digest
+from nmt.data.streaming import train_chunks, train_digest, train_sample
 from nmt.data.tokenizer import Vocabularies, build_vocabularies, cached_vocabularies
 
 
@@ -107,23 +107,16 @@ def _vocabularies(
 
 
 def _sample(cfg: DataConfig, log: Callable[[str], None]) -> ParallelSplit:
-    """Up to ``data.spm_sample`` cleaned training pairs, uniformly (reservoir sampling in one
-    pass, seeded); the whole split when it is smaller, in order."""
-    rng, seen = np.random.default_rng(0), 0
-    sample = ParallelSplit("train sample", [], [], origin="")
-    for chunk in train_chunks(cfg):
-        cleaned, _ = clean(chunk, cfg.min_len, cfg.max_len, cfg.max_len_ratio)
-        room = max(0, cfg.spm_sample - len(sample))
-        sample.src += cleaned.src[:room]
-        sample.tgt += cleaned.tgt[:room]
-        positions = np.arange(seen + room, seen + len(cleaned))
-        slots = (rng.random(len(positions)) * (positions + 1)).astype(np.int64)
-        for index, slot in zip((positions - seen).tolist(), slots.tolist()):
-            if slot < cfg.spm_sample:
-                sample.src[slot], sample.tgt[slot] = cleaned.src[index], cleaned.tgt[index]
-        seen += len(cleaned)
-        sample.origin = chunk.origin
-    log(f"vocabulary: training on {len(sample):,} of {seen:,} cleaned pairs")
+    """The cleaned pairs of a uniform sample of ``data.spm_sample`` training pairs (all of a
+    smaller split), drawn without decoding the rest of the corpus."""
+    started = time.perf_counter()
+    sample, _ = clean(
+        train_sample(cfg, cfg.spm_sample), cfg.min_len, cfg.max_len, cfg.max_len_ratio
+    )
+    log(
+        f"vocabulary: training on {len(sample):,} sampled pairs (data.spm_sample="
+        f"{cfg.spm_sample:,}; drawn in {time.perf_counter() - started:.1f} s)"
+    )
     return sample
 
 
@@ -137,9 +130,10 @@ def _binarized_train(
         | {"max_tokens": cfg.max_tokens, "format": FORMAT_VERSION}
     )
     directory = Path(cfg.cache_dir) / "binarized" / key[:16]
-    split, verb = open_split(directory, key), "reused"
+    split, verb, started = open_split(directory, key), "reused", time.perf_counter()
     if split is None:
-        split, verb = _binarize(cfg, vocabs, directory, key), "built"
+        split = _binarize(cfg, vocabs, directory, key)
+        verb = f"built in {time.perf_counter() - started:.1f} s"
     report = CleaningReport(len(split), dict(split.manifest["dropped"]))
     if report.kept == 0:
         raise ValueError(

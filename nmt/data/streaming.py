@@ -2,17 +2,21 @@
 strings. Local files are read line by line, Hugging Face datasets in Arrow batches.
 
 ``train_digest`` names the split's content (file bytes, or the dataset's fingerprint) cheaply,
-so a cache built from it is reused without reading the corpus again.
+so a cache built from it is reused without reading the corpus again; ``train_sample`` draws the
+pairs a vocabulary is trained on without decoding the rest.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from itertools import zip_longest
 from pathlib import Path
+
+import numpy as np
 
 from nmt.config import DataConfig
 from nmt.data.corpus import (
@@ -25,6 +29,7 @@ from nmt.data.corpus import (
     hub_pairs,
     hub_rows,
     iter_lines,
+    numbered_lines,
 )
 
 CHUNK_PAIRS = 100_000
@@ -83,9 +88,11 @@ def train_chunks(cfg: DataConfig, size: int = CHUNK_PAIRS) -> Iterator[ParallelS
         yield ParallelSplit("train", src, tgt, origin=origin)
 
 
-def _pairs_of(paths: list[Path]) -> Iterator[tuple[str, str]]:
+def _pairs_of(paths: list[Path], only: set[int] | None = None) -> Iterator[tuple[str, str]]:
+    """The pairs of two parallel files or a TSV, in order; ``only``: just these 0-based line
+    numbers (the others are not decoded)."""
     if len(paths) == 1:
-        for number, line in enumerate(iter_lines(paths[0]), start=1):
+        for number, line in numbered_lines(paths[0], only):
             columns = line.split("\t")
             if len(columns) != 2:
                 raise DataError(
@@ -93,7 +100,7 @@ def _pairs_of(paths: list[Path]) -> Iterator[tuple[str, str]]:
                 )
             yield columns[0], columns[1]
         return
-    src_lines, tgt_lines = iter_lines(paths[0]), iter_lines(paths[1])
+    src_lines, tgt_lines = iter_lines(paths[0], only), iter_lines(paths[1], only)
     for number, (source, target) in enumerate(zip_longest(src_lines, tgt_lines), start=1):
         if source is None or target is None:
             rest = 1 + sum(1 for _ in (src_lines if target is None else tgt_lines))
@@ -104,3 +111,37 @@ def _pairs_of(paths: list[Path]) -> Iterator[tuple[str, str]]:
                 f"{paths[1]} has {tgt_count}"
             )
         yield source, target
+
+
+def train_sample(cfg: DataConfig, size: int) -> ParallelSplit:
+    """``size`` training pairs drawn uniformly without replacement (seeded), uncleaned, in
+    corpus order; the whole split when it is no larger. Lines not drawn are never decoded."""
+    rng = np.random.default_rng(0)
+    paths = _train_files(cfg)
+    if paths is None:
+        name, rows = _hub_rows(cfg)
+        if len(rows) > size:
+            rows = rows.select(np.sort(rng.choice(len(rows), size, replace=False)).tolist())
+        return hub_pairs(rows[:], "train", cfg.src, cfg.tgt, origin=name)
+    counts = [_count_lines(path) for path in paths]
+    if len(counts) == 2 and counts[0] != counts[1]:
+        raise DataError(
+            f"parallel files differ in length: {paths[0]} has {counts[0]} lines, "
+            f"{paths[1]} has {counts[1]}"
+        )
+    if counts[0] <= size:
+        pairs = list(_pairs_of(paths))
+    else:
+        chosen = set(rng.choice(counts[0], size, replace=False).tolist())
+        pairs = list(_pairs_of(paths, chosen))
+    origin = " + ".join(map(str, paths))
+    return ParallelSplit("train", [s for s, _ in pairs], [t for _, t in pairs], origin=origin)
+
+
+def _count_lines(path: Path) -> int:
+    opener = gzip.open if path.suffix == ".gz" else open
+    count, last = 0, b"\n"
+    with opener(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            count, last = count + block.count(b"\n"), block[-1:]
+    return count + (last != b"\n")

@@ -99,7 +99,7 @@ def test_every_pair_is_on_exactly_one_rank_each_epoch(generated_cfg, world, grou
 
 def test_a_corpus_of_one_sentence_batches_loses_only_its_tail():
     batches = [[0], [1], [2]]
-    assert shard(batches, 0, 2) + shard(batches, 1, 2) == [[0], [1]]
+    assert list(shard(batches, 0, 2)) + list(shard(batches, 1, 2)) == [[0], [1]]
 
 
 def test_parallel_files_of_different_lengths_are_named_with_their_counts(files_root, tmp_path):
@@ -120,3 +120,16 @@ def test_chunks_stream_the_whole_split_in_order(generated_cfg):
     assert [len(c) for c in chunks[:-1]] == [250] * (len(chunks) - 1)
     assert [line for c in chunks for line in c.src] == whole.src
     assert [line for c in chunks for line in c.tgt] == whole.tgt
+
+
+def test_the_vocabulary_sample_is_aligned_pairs_drawn_once_each(generated_cfg):
+    from nmt.data.streaming import train_sample
+
+    whole = load_split(generated_cfg, "train")
+    index = {pair: i for i, pair in enumerate(zip(whole.src, whole.tgt))}
+    sample = train_sample(generated_cfg, 100)
+    drawn = [index[pair] for pair in zip(sample.src, sample.tgt)]  # KeyError: not a pair
+    assert len(drawn) == 100 == len(set(drawn)) and drawn == sorted(drawn)
+    assert drawn != list(range(100))  # not the first lines
+    assert train_sample(generated_cfg, 100).src == sample.src  # seeded
+    assert train_sample(generated_cfg, 10**6).src == whole.src  # a small split: all of it
