@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmt.data.tokenizer import Tokenizer
 from nmt.files import fsync_directory
 
 FORMAT_VERSION = 1
@@ -83,6 +84,17 @@ def open_split(directory: Path, key: str) -> MappedSplit | None:
     return MappedSplit(manifest["name"], *sides, manifest)
 
 
+def id_dtype(vocab_size: int) -> np.dtype:
+    """uint16 when every id fits, else uint32."""
+    return np.dtype(np.uint16 if vocab_size <= np.iinfo(np.uint16).max + 1 else np.uint32)
+
+
+def flatten(sentences: Sequence[list[int]], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Sentences of ids as one flat array and their lengths."""
+    lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+    return np.fromiter(chain.from_iterable(sentences), dtype, int(lengths.sum())), lengths
+
+
 class SplitWriter:
     """Appends encoded pairs chunk by chunk to a temporary directory; ``finish`` moves the
     complete cache into place."""
@@ -90,7 +102,7 @@ class SplitWriter:
     def __init__(self, directory: Path, name: str, vocab_size: int) -> None:
         self.directory = directory
         self.name = name
-        self.dtype = np.uint16 if vocab_size <= np.iinfo(np.uint16).max + 1 else np.uint32
+        self.dtype = id_dtype(vocab_size)
         self.temporary = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
         directory.parent.mkdir(parents=True, exist_ok=True)
         for stale in directory.parent.glob(f".{directory.name}.tmp-*"):  # killed writers' (one
@@ -99,12 +111,10 @@ class SplitWriter:
         self.files = {side: open(self.temporary / f"{side}.ids", "wb") for side in SIDES}
         self.lengths: dict[str, list[np.ndarray]] = {side: [] for side in SIDES}
 
-    def add(self, src: Sequence[list[int]], tgt: Sequence[list[int]]) -> None:
-        """Append pairs of id lists (no BOS/EOS)."""
-        for side, sentences in zip(SIDES, (src, tgt)):
-            lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
-            flat = np.fromiter(chain.from_iterable(sentences), self.dtype, int(lengths.sum()))
-            flat.tofile(self.files[side])
+    def add(self, *sides: tuple[np.ndarray, np.ndarray]) -> None:
+        """Append encoded pairs: per side, ``(ids, lengths)`` as ``flatten`` makes them."""
+        for side, (ids, lengths) in zip(SIDES, sides, strict=True):
+            ids.astype(self.dtype, copy=False).tofile(self.files[side])
             self.lengths[side].append(lengths)
 
     def finish(self, manifest: dict) -> MappedSplit:
@@ -143,3 +153,38 @@ class SplitWriter:
         for handle in self.files.values():
             handle.close()
         shutil.rmtree(self.temporary, ignore_errors=True)
+
+
+# Encoding in worker processes: SentencePiece holds the GIL while it encodes, so reading and
+# cleaning the next chunk in this process overlaps with encoding only across processes. This
+# module imports no torch, so spawned workers start in a fraction of a second.
+_worker_tokenizers: tuple[Tokenizer, Tokenizer] | None = None
+
+
+def start_encoder(src_proto: bytes, tgt_proto: bytes) -> None:
+    """A worker's initializer: build its tokenizers once."""
+    global _worker_tokenizers
+    _worker_tokenizers = (Tokenizer(src_proto), Tokenizer(tgt_proto))
+
+
+def encode_pairs(
+    src: Sequence[str],
+    tgt: Sequence[str],
+    max_tokens: int,
+    dtype: str,
+    tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
+    threads: int = 1,
+) -> tuple:
+    """Encode cleaned pairs, leaving out those longer than ``max_tokens`` pieces (cut, a target
+    would still end with EOS). Returns each side's ``flatten`` arrays, how many pairs were left
+    out and their source and target words."""
+    src_tokenizer, tgt_tokenizer = tokenizers or _worker_tokenizers
+    src_ids = src_tokenizer.encode_batch(src, threads)
+    tgt_ids = tgt_tokenizer.encode_batch(tgt, threads)
+    long = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if max(len(s), len(t)) > max_tokens]
+    words = (sum(len(src[i].split()) for i in long), sum(len(tgt[i].split()) for i in long))
+    if long:
+        keep = sorted(set(range(len(src_ids))) - set(long))
+        src_ids, tgt_ids = [src_ids[i] for i in keep], [tgt_ids[i] for i in keep]
+    kind = np.dtype(dtype)
+    return flatten(src_ids, kind), flatten(tgt_ids, kind), len(long), words

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +22,14 @@ from tqdm import tqdm
 
 from nmt.config import UNK_ID, DataConfig
 from nmt.data.batching import EncodedSplit, encode_split
-from nmt.data.binarized import FORMAT_VERSION, MappedSplit, SplitWriter, open_split
+from nmt.data.binarized import (
+    FORMAT_VERSION,
+    MappedSplit,
+    SplitWriter,
+    encode_pairs,
+    open_split,
+    start_encoder,
+)
 from nmt.data.corpus import CleaningReport, DataError, ParallelSplit, clean, load_split
 from nmt.data.streaming import train_chunks, train_digest, train_sample
 from nmt.data.tokenizer import Vocabularies, build_vocabularies, cached_vocabularies
@@ -149,36 +160,62 @@ def _binarized_train(
 
 
 def _binarize(cfg: DataConfig, vocabs: Vocabularies, directory: Path, key: str) -> MappedSplit:
-    """Stream, clean and encode the training split into a new cache directory."""
+    """Stream, clean and encode the training split into a new cache directory.
+
+    This process reads and cleans; chunks after the first are encoded by one worker process
+    per core, so reading overlaps with encoding (a corpus of one chunk stays in-process)."""
     writer = SplitWriter(directory, "train", max(len(vocabs.src), len(vocabs.tgt)))
-    dropped: dict[str, int] = {}
-    words, origin = [0, 0], ""
-    limit, too_long = cfg.max_tokens, f"longer than data.max_tokens={cfg.max_tokens} pieces"
+    state = {"dropped": {}, "words": [0, 0], "origin": ""}
+    too_long = f"longer than data.max_tokens={cfg.max_tokens} pieces"
+
+    def write(encoded: tuple) -> None:
+        src, tgt, long, long_words = encoded
+        writer.add(src, tgt)
+        if long:
+            state["dropped"][too_long] = state["dropped"].get(too_long, 0) + long
+            state["words"] = [have - gone for have, gone in zip(state["words"], long_words)]
+
+    workers, pool, pending, first = os.cpu_count() or 1, None, deque(), None
     try:
         with tqdm(desc="binarizing train", unit=" pairs", unit_scale=True, disable=None) as bar:
             for chunk in train_chunks(cfg):
-                origin = chunk.origin
+                state["origin"] = chunk.origin
                 cleaned, report = clean(chunk, cfg.min_len, cfg.max_len, cfg.max_len_ratio)
                 for why, count in report.dropped.items():
-                    dropped[why] = dropped.get(why, 0) + count
-                src, tgt = (
-                    vocabs.src.encode_batch(cleaned.src),
-                    vocabs.tgt.encode_batch(cleaned.tgt),
-                )
-                words = [words[0] + report.words[0], words[1] + report.words[1]]
-                long = [i for i, (s, t) in enumerate(zip(src, tgt)) if max(len(s), len(t)) > limit]
-                if long:  # left out, not cut: a cut target would still end with EOS
-                    dropped[too_long] = dropped.get(too_long, 0) + len(long)
-                    words[0] -= sum(len(cleaned.src[i].split()) for i in long)
-                    words[1] -= sum(len(cleaned.tgt[i].split()) for i in long)
-                    keep = sorted(set(range(len(src))) - set(long))
-                    src, tgt = [src[i] for i in keep], [tgt[i] for i in keep]
-                writer.add(src, tgt)
+                    state["dropped"][why] = state["dropped"].get(why, 0) + count
+                state["words"] = [a + b for a, b in zip(state["words"], report.words)]
                 bar.update(len(chunk))
+                job = (cleaned.src, cleaned.tgt, cfg.max_tokens, writer.dtype.name)
+                if first is None:  # kept back: a small corpus' only chunk is encoded here
+                    first = job
+                    continue
+                if pool is None:
+                    pool = _encoders(vocabs, workers)
+                    pending.append(pool.submit(encode_pairs, *first))
+                pending.append(pool.submit(encode_pairs, *job))
+                while len(pending) > 2 * workers:
+                    write(pending.popleft().result())
+            if pool is None and first is not None:
+                write(encode_pairs(*first, tokenizers=(vocabs.src, vocabs.tgt), threads=workers))
+            while pending:
+                write(pending.popleft().result())
     except BaseException:
         writer.abandon()
         raise
-    return writer.finish({"key": key, "origin": origin, "dropped": dropped, "words": words})
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return writer.finish({"key": key, **state})
+
+
+def _encoders(vocabs: Vocabularies, workers: int) -> ProcessPoolExecutor:
+    """Worker processes with the vocabularies loaded (spawned: no forked torch state)."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=start_encoder,
+        initargs=(vocabs.src.model_proto, vocabs.tgt.model_proto),
+    )
 
 
 def _longer_than(split: EncodedSplit, max_tokens: int) -> list[int]:

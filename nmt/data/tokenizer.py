@@ -48,8 +48,9 @@ class Tokenizer:
         """Text to piece ids, without BOS/EOS (batching adds them)."""
         return self.processor.encode(text)
 
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.processor.encode(list(texts), num_threads=os.cpu_count() or 1)
+    def encode_batch(self, texts: Sequence[str], threads: int | None = None) -> list[list[int]]:
+        """Many texts at once, on ``threads`` threads (default: every core)."""
+        return self.processor.encode(list(texts), num_threads=threads or os.cpu_count() or 1)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Piece ids to detokenized text; special ids are dropped."""

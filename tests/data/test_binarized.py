@@ -11,7 +11,7 @@ import pytest
 from conftest import SRC_LINES, TGT_LINES, write_text
 
 from nmt.data.batching import epoch_batches, shard
-from nmt.data.binarized import MappedSplit, SplitWriter
+from nmt.data.binarized import MappedSplit, SplitWriter, flatten
 from nmt.data.corpus import DataError, clean, load_split
 from nmt.data.prepare import prepare
 from nmt.data.streaming import train_chunks
@@ -64,9 +64,10 @@ def test_a_changed_corpus_file_is_binarized_again(files_root, tmp_path):
     write_text(files_root / "train.en.gz", SRC_LINES + ["one more line"])
     write_text(files_root / "train.de.gz", TGT_LINES + ["noch eine Zeile"])
     after, said = quiet(cfg)
-    assert "binarized cache built" in said and len(after.encoded["train"]) == len(
-        before.encoded["train"]
-    ) + 1
+    assert (
+        "binarized cache built" in said
+        and len(after.encoded["train"]) == len(before.encoded["train"]) + 1
+    )
 
 
 def test_a_cache_cut_short_or_left_half_written_is_rebuilt(generated_cfg):
@@ -79,7 +80,7 @@ def test_a_cache_cut_short_or_left_half_written_is_rebuilt(generated_cfg):
     assert "binarized cache built" in said and list(rebuilt.encoded["train"].tgt) == expected
     # a writer killed mid-way leaves only its temporary directory, which nobody reads
     killed = SplitWriter(home.parent / "other", "train", 1000)
-    killed.add([[5, 6]], [[7]])
+    killed.add(flatten([[5, 6]], killed.dtype), flatten([[7]], killed.dtype))
     assert not (home.parent / "other").exists() and killed.temporary.exists()
     SplitWriter(home.parent / "other", "train", 1000).abandon()  # the next writer clears it
     assert not killed.temporary.exists()
@@ -133,3 +134,26 @@ def test_the_vocabulary_sample_is_aligned_pairs_drawn_once_each(generated_cfg):
     assert drawn != list(range(100))  # not the first lines
     assert train_sample(generated_cfg, 100).src == sample.src  # seeded
     assert train_sample(generated_cfg, 10**6).src == whole.src  # a small split: all of it
+
+
+def test_chunks_encoded_by_worker_processes_equal_one_pass_in_process(generated_cfg, monkeypatch):
+    """A corpus of several chunks is encoded by spawned workers; the cache holds exactly what
+    a one-chunk, in-process pass writes."""
+    import nmt.data.prepare as prepare_module
+    import nmt.data.streaming as streaming
+
+    whole, _ = quiet(replace(generated_cfg, cache_dir=generated_cfg.cache_dir + "-whole"))
+    chunks = streaming.train_chunks
+    monkeypatch.setattr(prepare_module, "train_chunks", lambda cfg: chunks(cfg, size=97))
+    pieces, said = quiet(replace(generated_cfg, max_tokens=30))
+    assert "binarized cache built" in said
+    limited = [
+        i
+        for i, (s, t) in enumerate(zip(whole.encoded["train"].src, whole.encoded["train"].tgt))
+        if max(len(s), len(t)) <= 30
+    ]
+    assert list(pieces.encoded["train"].src) == [whole.encoded["train"].src[i] for i in limited]
+    assert list(pieces.encoded["train"].tgt) == [whole.encoded["train"].tgt[i] for i in limited]
+    assert pieces.cleaning["train"].dropped == {
+        "longer than data.max_tokens=30 pieces": 600 - len(limited)
+    }
