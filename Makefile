@@ -57,7 +57,8 @@ bench: $(STAMP)
 	$(PY) scripts/bench.py $(ARGS)
 
 # Corpora of millions of pairs (docs/BENCHMARKS.md): prepare, train and restart times and memory
-# for 1 M and 4 M pairs, about 15 minutes and 2 GB of disk under bench/scale.
+# for 1 M and 4 M pairs, about 10 minutes and 1 GB of disk under bench/scale; ARGS="--ranks 2"
+# adds a 2-rank gloo run.
 bench-scale: $(STAMP)
 	PATH=$(ENV_DIR)/bin:$$PATH $(PY) scripts/bench_scale.py $(ARGS)
 

@@ -92,19 +92,22 @@ def timed(command: list[str], log: Path) -> dict:
     }
 
 
-def tree_memory(command: list[str], log: Path) -> int:
+def tree_memory(command: list[str], log: Path, corpus: Path) -> tuple[int, int]:
     """Peak total memory (MiB) of a process and all its descendants, summed as PSS: pages
     several processes map (the binarized corpus in the page cache, shared libraries) count once
-    overall, split between them. Sampled every 0.2 s."""
+    overall, split between them; and the part of it that maps files under ``corpus``. Sampled
+    every 0.2 s."""
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-        peak = 0
+        peak = peak_corpus = 0
         while process.poll() is None:
-            peak = max(peak, sum(_pss_kib(pid) for pid in _tree(process.pid)))
+            sizes = [_pss_kib(pid, str(corpus)) for pid in _tree(process.pid)]
+            peak = max(peak, sum(total for total, _ in sizes))
+            peak_corpus = max(peak_corpus, sum(mapped for _, mapped in sizes))
             time.sleep(0.2)
     if process.returncode:
         sys.exit(f"{' '.join(command)} failed ({process.returncode}); see {log}")
-    return round(peak / 1024)
+    return round(peak / 1024), round(peak_corpus / 1024)
 
 
 def _tree(root: int) -> list[int]:
@@ -123,14 +126,21 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _pss_kib(pid: int) -> int:
+def _pss_kib(pid: int, under: str) -> tuple[int, int]:
+    """A process' PSS in KiB, and the part of it mapping files whose path starts with ``under``."""
+    total = mapped = 0
+    inside = False
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            fields = line.split()
+            if fields and "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+                inside = len(fields) >= 6 and fields[5].startswith(under)
+            elif fields and fields[0] == "Pss:":
+                total += int(fields[1])
+                mapped += int(fields[1]) if inside else 0
     except OSError:
         pass
-    return 0
+    return total, mapped
 
 
 def first_update_seconds(result: dict) -> float | None:
@@ -222,19 +232,22 @@ def main() -> None:
 
 def compare_ranks(ranks: int, train: list[str], work: Path, pairs: int) -> dict:
     """Peak total memory of ``ranks`` gloo ranks against one process, 20 updates each on the
-    cached corpus: every rank maps the same files."""
+    cached corpus, and the part of it that is the mapped corpus: every rank maps the same
+    files, so that part should not grow with the ranks."""
     memory = {}
     for world in (1, ranks):
         run = work / f"ranks-{world}"
         shutil.rmtree(run, ignore_errors=True)
         launcher = ["python", "-m", "torch.distributed.run", f"--nproc_per_node={world}"]
         command = [*launcher, "-m", "nmt", *train, "train.max_steps=20", f"hydra.run.dir={run}"]
-        memory[world] = tree_memory(command, work / f"ranks-{world}.log")
+        memory[world] = tree_memory(command, work / f"ranks-{world}.log", work / f"cache-{pairs}")
     return {
         "pairs": pairs,
-        "one_rank_pss_mib": memory[1],
-        f"{ranks}_ranks_pss_mib": memory[ranks],
-        "ratio": round(memory[ranks] / memory[1], 2),
+        "one_rank_pss_mib": memory[1][0],
+        f"{ranks}_ranks_pss_mib": memory[ranks][0],
+        "ratio": round(memory[ranks][0] / memory[1][0], 2),
+        "one_rank_corpus_pss_mib": memory[1][1],
+        f"{ranks}_ranks_corpus_pss_mib": memory[ranks][1],
     }
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: nmt-prepare never needs it
+    import torch
 
 from nmt.config import BOS_ID, EOS_ID, PAD_ID
 from nmt.data.corpus import ParallelSplit
@@ -153,12 +155,16 @@ def make_batches(
 
 
 def _pad(sequences: list[list[int]]) -> torch.Tensor:
+    import torch
+
     width = max(len(s) for s in sequences)
     return torch.tensor([s + [PAD_ID] * (width - len(s)) for s in sequences], dtype=torch.long)
 
 
 def collate(split: EncodedSplit, indices: Sequence[int]) -> Batch:
     """Build the padded tensors for the sentences ``indices`` of ``split``."""
+    import torch
+
     src = [split.src[i] + [EOS_ID] for i in indices]
     tgt = [split.tgt[i] for i in indices]
     return Batch(
