@@ -41,7 +41,7 @@ class PreparedCorpus:
 
     vocabs: Vocabularies
     raw: dict[str, ParallelSplit]  # cleaned text, by split name
-    encoded: dict[str, EncodedSplit]
+    encoded: dict[str, EncodedSplit | MappedSplit]  # the training split is mapped
     cleaning: dict[str, CleaningReport] = field(default_factory=dict)
 
 

@@ -157,3 +157,26 @@ def test_chunks_encoded_by_worker_processes_equal_one_pass_in_process(generated_
     assert pieces.cleaning["train"].dropped == {
         "longer than data.max_tokens=30 pieces": 600 - len(limited)
     }
+
+
+def test_a_hub_dataset_streams_in_arrow_batches(tmp_path):
+    import datasets
+
+    from nmt.config import DataConfig
+    from nmt.data.streaming import train_digest, train_sample
+
+    rows = [{"translation": {"de": t, "en": s}} for s, t in zip(SRC_LINES * 30, TGT_LINES * 30)]
+    saved = tmp_path / "saved"
+    table = datasets.Dataset.from_list(rows)
+    datasets.DatasetDict({"train": table, "validation": table}).save_to_disk(str(saved))
+    cfg = DataConfig(
+        source="hf", name=str(saved), src="en", tgt="de", cache_dir=str(tmp_path / "c")
+    )
+    chunks = list(train_chunks(cfg, size=40))
+    assert [len(c) for c in chunks] == [40, 40, 40, 30]
+    assert [s for c in chunks for s in c.src] == SRC_LINES * 30
+    assert len(train_sample(cfg, 20)) == 20 and train_digest(cfg) == train_digest(cfg)
+    corpus, said = quiet(cfg, ["valid"])
+    pairs, _ = clean(load_split(cfg, "train"), cfg.min_len, cfg.max_len, cfg.max_len_ratio)
+    assert list(corpus.encoded["train"].tgt) == corpus.vocabs.tgt.encode_batch(pairs.tgt)
+    assert "binarized cache built" in said
