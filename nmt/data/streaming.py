@@ -26,11 +26,10 @@ from nmt.data.corpus import (
     ParallelSplit,
     find_split_files,
     generated_root,
-    hub_pairs,
-    hub_rows,
     iter_lines,
     numbered_lines,
 )
+from nmt.data.hub import hub_pairs, hub_rows
 
 CHUNK_PAIRS = 100_000
 

@@ -29,26 +29,16 @@ from nmt.model import DecoderState, Seq2Seq, StepOutput, reorder
 
 
 class _Beams(NamedTuple):
-    """The live search: K rows per still-running sentence, sentence-major (N = A*K rows).
+    """The live search: K rows per still-running sentence, sentence-major (N = A*K rows)."""
 
-    Attributes:
-        active: (A,) original batch index of each running sentence. limits: (A,) max steps.
-        scores: (N,) cumulative log-probabilities (-inf marks an empty slot).
-        tokens: (N,) the token each row feeds to the next step.
-        back: (N,) the row of the previous step each row continues (the back-pointers).
-        coverage: (N,S) attention summed over the row's steps so far.
-        state: the decoder state, N rows.
-        prefix: (N,t) the tokens each row has produced, for ``no_repeat_ngram`` (else (N,0)).
-    """
-
-    active: Tensor
-    limits: Tensor
-    scores: Tensor
-    tokens: Tensor
-    back: Tensor
-    coverage: Tensor
-    state: DecoderState
-    prefix: Tensor
+    active: Tensor  # (A,) original batch index of each running sentence
+    limits: Tensor  # (A,) max steps
+    scores: Tensor  # (N,) cumulative log-probabilities (-inf marks an empty slot)
+    tokens: Tensor  # (N,) the token each row feeds to the next step
+    back: Tensor  # (N,) the row of the previous step each row continues (back-pointers)
+    coverage: Tensor  # (N,S) attention summed over the row's steps so far
+    state: DecoderState  # the decoder state, N rows
+    prefix: Tensor  # (N,t) each row's output so far, for no_repeat_ngram (else (N,0))
 
 
 class _Candidates(NamedTuple):
@@ -133,17 +123,14 @@ def beam_search(
     as they are, without adding an EOS log-probability. A sentence is done once it has K
     finished hypotheses, at its maximum length, or, when scores can only fall (alpha = beta
     = 0), once its best live score cannot beat its n_best-th finished one; done sentences'
-    rows are dropped. Ranking score: ``log_prob / length_penalty + coverage_penalty``.
+    rows are dropped. Ranking score: ``log_prob / length_penalty + coverage_penalty``. Returns
+    each sentence's n_best hypotheses (fewer only if fewer finished), best first.
 
     Args:
         src: (B,S) source ids with EOS, padded. src_lens: (B,) lengths.
         cfg: beam_size K, alpha, beta, max_len_ratio, min_len (EOS is forbidden before
             min_len output tokens) and n_best.
-        forced: output ids every sentence must start with (the explorer's "what if"); the
-            search continues freely after them.
-
-    Returns:
-        For each sentence, its n_best hypotheses (fewer only if fewer finished), best first.
+        forced: output ids every sentence must start with (the explorer's "what if").
     """
     finished, history = search_steps(model, src, src_lens, cfg, forced)
     return finalize(finished, history, src_lens, cfg.n_best)
@@ -152,8 +139,7 @@ def beam_search(
 def search_steps(
     model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig, forced: Sequence[int]
 ) -> tuple[list[list[_Finished]], _History]:
-    """The search loop: every sentence's finished hypotheses and the step history, not yet
-    ranked and backtracked (``finalize`` does that; ``beam_tree`` reads them as trees)."""
+    """The loop: finished hypotheses per sentence and the step history (for ``finalize``)."""
     beams = _start(model, src, src_lens, cfg)
     history, finished = _History(), [[] for _ in range(src.size(0))]
     for t in range(int(beams.limits.max())):

@@ -6,7 +6,8 @@ import pytest
 from conftest import MULTI30K_RAW, SRC_LINES, TGT_LINES, write_text
 
 from nmt.config import DataConfig
-from nmt.data.corpus import DataError, clean, load_files, load_hub, load_split, read_lines
+from nmt.data.corpus import DataError, clean, load_files, load_split, read_lines
+from nmt.data.hub import load_hub
 
 
 def test_files_source_reads_plain_and_gzipped_splits(files_root):
