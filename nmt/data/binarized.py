@@ -121,9 +121,7 @@ class SplitWriter:
         """Write offsets and manifest, fsync, and rename the directory into place."""
         counts = {}
         for side in SIDES:
-            self.files[side].flush()
-            os.fsync(self.files[side].fileno())
-            self.files[side].close()
+            self.files[side].close()  # fsynced with the other files below
             lengths = np.concatenate(self.lengths[side] or [np.zeros(0, dtype=np.int64)])
             offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
             np.cumsum(lengths, out=offsets[1:])
@@ -184,7 +182,8 @@ def encode_pairs(
     long = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if max(len(s), len(t)) > max_tokens]
     words = (sum(len(src[i].split()) for i in long), sum(len(tgt[i].split()) for i in long))
     if long:
-        keep = sorted(set(range(len(src_ids))) - set(long))
-        src_ids, tgt_ids = [src_ids[i] for i in keep], [tgt_ids[i] for i in keep]
+        left_out = set(long)
+        src_ids = [ids for i, ids in enumerate(src_ids) if i not in left_out]
+        tgt_ids = [ids for i, ids in enumerate(tgt_ids) if i not in left_out]
     kind = np.dtype(dtype)
     return flatten(src_ids, kind), flatten(tgt_ids, kind), len(long), words

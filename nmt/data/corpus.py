@@ -104,11 +104,16 @@ def read_parallel_files(src_path: Path, tgt_path: Path, name: str) -> ParallelSp
     """Read two line-aligned files; different line counts are an error naming both files."""
     src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):
-        raise DataError(
-            f"parallel files differ in length: {src_path} has {len(src)} lines, "
-            f"{tgt_path} has {len(tgt)}"
-        )
+        raise unequal_files([src_path, tgt_path], [len(src), len(tgt)])
     return ParallelSplit(name, src, tgt, origin=f"{src_path} + {tgt_path}")
+
+
+def unequal_files(paths: list[Path], counts: list[int]) -> DataError:
+    """The error for parallel files of different lengths, naming both with their counts."""
+    return DataError(
+        f"parallel files differ in length: {paths[0]} has {counts[0]} lines, "
+        f"{paths[1]} has {counts[1]}"
+    )
 
 
 def read_tsv(path: Path, name: str) -> ParallelSplit:

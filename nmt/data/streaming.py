@@ -28,6 +28,7 @@ from nmt.data.corpus import (
     generated_root,
     iter_lines,
     numbered_lines,
+    unequal_files,
 )
 from nmt.data.hub import hub_pairs, hub_rows
 
@@ -105,10 +106,7 @@ def _pairs_of(paths: list[Path], only: set[int] | None = None) -> Iterator[tuple
             rest = 1 + sum(1 for _ in (src_lines if target is None else tgt_lines))
             src_count = number - 1 + (rest if target is None else 0)
             tgt_count = number - 1 + (rest if source is None else 0)
-            raise DataError(
-                f"parallel files differ in length: {paths[0]} has {src_count} lines, "
-                f"{paths[1]} has {tgt_count}"
-            )
+            raise unequal_files(paths, [src_count, tgt_count])
         yield source, target
 
 
@@ -124,10 +122,7 @@ def train_sample(cfg: DataConfig, size: int) -> ParallelSplit:
         return hub_pairs(rows[:], "train", cfg.src, cfg.tgt, origin=name)
     counts = [_count_lines(path) for path in paths]
     if len(counts) == 2 and counts[0] != counts[1]:
-        raise DataError(
-            f"parallel files differ in length: {paths[0]} has {counts[0]} lines, "
-            f"{paths[1]} has {counts[1]}"
-        )
+        raise unequal_files(paths, counts)
     if counts[0] <= size:
         pairs = list(_pairs_of(paths))
     else:
