@@ -137,21 +137,34 @@ def make_batches(
     src, tgt = np.asarray(src_lens, dtype=np.int64), np.asarray(tgt_lens, dtype=np.int64)
     rng = np.random.default_rng(seed) if seed is not None else None
     order = np.arange(len(src)) if rng is None else rng.permutation(len(src))
-    order = order[np.lexsort((tgt[order], src[order]))]  # stable: ties keep the shuffled order
-    starts, start, max_src, max_tgt = [0], 0, 0, 0
-    for position, (s, t) in enumerate(zip((src[order] + 1).tolist(), (tgt[order] + 1).tolist())):
-        new_src, new_tgt = max(max_src, s), max(max_tgt, t)
-        size = position - start
-        if size and ((size + 1) * (new_src + new_tgt) > batch_tokens or size == batch_sents):
-            starts.append(position)
-            start, new_src, new_tgt = position, s, t
-        max_src, max_tgt = new_src, new_tgt
-    starts_array = np.array(starts if len(order) else [], dtype=np.int64)
-    ends = np.append(starts_array[1:], len(order)) if len(order) else starts_array
+    key = src[order] * (int(tgt.max(initial=0)) + 1) + tgt[order]  # source, then target length
+    if key.max(initial=0) < 1 << 16:
+        key = key.astype(np.uint16)  # numpy sorts 16-bit keys by radix, in linear time
+    order = order[np.argsort(key, kind="stable")]  # stable: ties keep the shuffled order
+    starts_array = _cut(src[order] + 1, tgt[order] + 1, batch_tokens, batch_sents)
+    ends = np.append(starts_array[1:], len(order))[: len(starts_array)]
     if rng is not None:
         shuffled = rng.permutation(len(starts_array))
         starts_array, ends = starts_array[shuffled], ends[shuffled]
     return BatchPlan(order, starts_array, ends)
+
+
+def _cut(src: np.ndarray, tgt: np.ndarray, batch_tokens: int, batch_sents: int) -> np.ndarray:
+    """Where each batch starts, cutting the sentences in order: a batch takes the next sentence
+    while it stays within ``batch_sents`` and its padded size (sentences times longest source
+    plus longest target, specials included) within ``batch_tokens``.
+
+    One step per batch, not per sentence: a batch's candidates are at most ``batch_sents`` long,
+    and its padded size only grows as it takes more, so its end is the first candidate over."""
+    sizes = np.arange(1, batch_sents + 1)
+    starts, start = [], 0
+    while start < len(src):
+        stop = min(start + batch_sents, len(src))
+        longest = np.maximum.accumulate(src[start:stop]) + np.maximum.accumulate(tgt[start:stop])
+        over = np.flatnonzero(sizes[1 : stop - start] * longest[1:] > batch_tokens)
+        starts.append(start)
+        start = start + 1 + int(over[0]) if len(over) else stop
+    return np.array(starts, dtype=np.int64)
 
 
 def _pad(sequences: list[list[int]]) -> torch.Tensor:

@@ -176,14 +176,14 @@ def encode_pairs(
     """Encode cleaned pairs, leaving out those longer than ``max_tokens`` pieces (cut, a target
     would still end with EOS). Returns each side's ``flatten`` arrays, how many pairs were left
     out and their source and target words."""
-    src_tokenizer, tgt_tokenizer = tokenizers or _worker_tokenizers
-    src_ids = src_tokenizer.encode_batch(src, threads)
-    tgt_ids = tgt_tokenizer.encode_batch(tgt, threads)
-    long = [i for i, (s, t) in enumerate(zip(src_ids, tgt_ids)) if max(len(s), len(t)) > max_tokens]
-    words = (sum(len(src[i].split()) for i in long), sum(len(tgt[i].split()) for i in long))
-    if long:
-        left_out = set(long)
-        src_ids = [ids for i, ids in enumerate(src_ids) if i not in left_out]
-        tgt_ids = [ids for i, ids in enumerate(tgt_ids) if i not in left_out]
-    kind = np.dtype(dtype)
-    return flatten(src_ids, kind), flatten(tgt_ids, kind), len(long), words
+    texts = (src, tgt)
+    sides = [
+        flatten(tokenizer.encode_batch(lines, threads), np.dtype(dtype))
+        for tokenizer, lines in zip(tokenizers or _worker_tokenizers, texts)
+    ]
+    long = np.maximum(sides[0][1], sides[1][1]) > max_tokens
+    left_out = np.flatnonzero(long).tolist()
+    words = tuple(sum(len(lines[i].split()) for i in left_out) for lines in texts)
+    if left_out:
+        sides = [(ids[np.repeat(~long, lengths)], lengths[~long]) for ids, lengths in sides]
+    return *sides, len(left_out), words

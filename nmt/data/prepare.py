@@ -74,7 +74,7 @@ def prepare(
     sizes = f"joint {len(vocabs.src)}" if vocabs.joint else f"{len(vocabs.src)}/{len(vocabs.tgt)}"
     log(
         f"vocabulary: {'reused' if cached else 'trained'} {cfg.spm_type} {sizes}"
-        f" pieces in {vocab_dir}"
+        f" pieces in {vocab_dir} ({time.perf_counter() - started:.1f} s after start)"
     )
     train, report = _binarized_train(cfg, vocabs, digest, log)
     raw, cleaning, encoded = {}, {"train": report}, {"train": train}

@@ -1,13 +1,15 @@
 """The training split, chunk by chunk: corpora of millions of pairs are never held as Python
-strings. Local files are read line by line, Hugging Face datasets in Arrow batches.
+strings. Local files are read a block of lines at a time, Hugging Face datasets in Arrow
+batches.
 
 ``train_digest`` names the split's content (file bytes, or the dataset's fingerprint) cheaply,
 so a cache built from it is reused without reading the corpus again; ``train_sample`` draws the
-pairs a vocabulary is trained on without decoding the rest.
+pairs a vocabulary is trained on without holding the rest.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -27,6 +29,7 @@ from nmt.data.corpus import (
     find_split_files,
     generated_root,
     iter_lines,
+    line_blocks,
     numbered_lines,
     unequal_files,
 )
@@ -61,10 +64,7 @@ def train_digest(cfg: DataConfig) -> str:
         digest.update(str(getattr(_hub_rows(cfg)[1], "_fingerprint", "")).encode())
         return digest.hexdigest()
     for path in paths:
-        digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 22):
-                digest.update(block)
+        digest.update(f"{path.name} {_scan(path)[0]}".encode())
     return digest.hexdigest()
 
 
@@ -77,20 +77,46 @@ def train_chunks(cfg: DataConfig, size: int = CHUNK_PAIRS) -> Iterator[ParallelS
             yield hub_pairs(columns, "train", cfg.src, cfg.tgt, origin=name)
         return
     origin = " + ".join(map(str, paths))
-    src, tgt = [], []
-    for src_line, tgt_line in _pairs_of(paths):
-        src.append(src_line)
-        tgt.append(tgt_line)
-        if len(src) == size:
-            yield ParallelSplit("train", src, tgt, origin=origin)
-            src, tgt = [], []
-    if src:
+    chunks = _chunked(_pairs_of(paths), size) if len(paths) == 1 else _zipped_blocks(paths, size)
+    for src, tgt in chunks:
         yield ParallelSplit("train", src, tgt, origin=origin)
 
 
-def _pairs_of(paths: list[Path], only: set[int] | None = None) -> Iterator[tuple[str, str]]:
+def _chunked(pairs: Iterator[tuple[str, str]], size: int) -> Iterator[tuple[list[str], list[str]]]:
+    src, tgt = [], []
+    for source, target in pairs:
+        src.append(source)
+        tgt.append(target)
+        if len(src) == size:
+            yield src, tgt
+            src, tgt = [], []
+    if src:
+        yield src, tgt
+
+
+def _zipped_blocks(paths: list[Path], size: int) -> Iterator[tuple[list[str], list[str]]]:
+    """Two parallel files as chunks of ``size`` line pairs, read a block at a time (not line by
+    line); files of different lengths are an error naming both, with their line counts."""
+    blocks = [line_blocks(path) for path in paths]
+    buffers: list[list[str]] = [[], []]
+    read = 0  # pairs yielded so far
+    while True:
+        for side in (0, 1):
+            while len(buffers[side]) < size and (block := next(blocks[side], None)) is not None:
+                buffers[side] += block
+        count = min(size, *map(len, buffers))
+        if count < size and len(buffers[0]) != len(buffers[1]):  # one file ended early
+            rests = [len(buffer) + sum(map(len, rest)) for buffer, rest in zip(buffers, blocks)]
+            raise unequal_files(paths, [read + rest for rest in rests])
+        if not count:
+            return
+        yield buffers[0][:count], buffers[1][:count]
+        buffers, read = [buffers[0][count:], buffers[1][count:]], read + count
+
+
+def _pairs_of(paths: list[Path], only: np.ndarray | None = None) -> Iterator[tuple[str, str]]:
     """The pairs of two parallel files or a TSV, in order; ``only``: just these 0-based line
-    numbers (the others are not decoded)."""
+    numbers, sorted."""
     if len(paths) == 1:
         for number, line in numbered_lines(paths[0], only):
             columns = line.split("\t")
@@ -112,7 +138,7 @@ def _pairs_of(paths: list[Path], only: set[int] | None = None) -> Iterator[tuple
 
 def train_sample(cfg: DataConfig, size: int) -> ParallelSplit:
     """``size`` training pairs drawn uniformly without replacement (seeded), uncleaned, in
-    corpus order; the whole split when it is no larger. Lines not drawn are never decoded."""
+    corpus order; the whole split when it is no larger."""
     rng = np.random.default_rng(0)
     paths = _train_files(cfg)
     if paths is None:
@@ -120,22 +146,32 @@ def train_sample(cfg: DataConfig, size: int) -> ParallelSplit:
         if len(rows) > size:
             rows = rows.select(np.sort(rng.choice(len(rows), size, replace=False)).tolist())
         return hub_pairs(rows[:], "train", cfg.src, cfg.tgt, origin=name)
-    counts = [_count_lines(path) for path in paths]
+    counts = [_scan(path)[1] for path in paths]
     if len(counts) == 2 and counts[0] != counts[1]:
         raise unequal_files(paths, counts)
     if counts[0] <= size:
         pairs = list(_pairs_of(paths))
     else:
-        chosen = set(rng.choice(counts[0], size, replace=False).tolist())
+        chosen = np.sort(rng.choice(counts[0], size, replace=False))
         pairs = list(_pairs_of(paths, chosen))
     origin = " + ".join(map(str, paths))
     return ParallelSplit("train", [s for s, _ in pairs], [t for _, t in pairs], origin=origin)
 
 
-def _count_lines(path: Path) -> int:
+def _scan(path: Path) -> tuple[str, int]:
+    """A file's SHA-256 and line count (of its text, for ``.gz``), read once per process: the
+    digest that keys the caches and the count a sample is drawn from come from one pass."""
+    stat = path.stat()
+    return _scan_file(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _scan_file(path: Path, size: int, mtime_ns: int) -> tuple[str, int]:
     opener = gzip.open if path.suffix == ".gz" else open
-    count, last = 0, b"\n"
+    digest, count, last = hashlib.sha256(), 0, b"\n"
     with opener(path, "rb") as handle:
-        while block := handle.read(1 << 24):
-            count, last = count + block.count(b"\n"), block[-1:]
-    return count + (last != b"\n")
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            count += np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
+            last = block[-1:]
+    return digest.hexdigest(), count + (last != b"\n")

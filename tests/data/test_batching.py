@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -27,6 +28,25 @@ def test_budget_respected_and_every_pair_appears_exactly_once(batch_tokens, batc
             len(split.tgt[i]) + 1 for i in batch
         )
         assert len(batch) == 1 or len(batch) * longest <= batch_tokens
+
+
+@pytest.mark.parametrize("batch_tokens, batch_sents", [(400, 64), (90, 4), (5000, 128)])
+def test_batches_are_cut_as_a_sentence_by_sentence_greedy_loop_cuts_them(batch_tokens, batch_sents):
+    split = random_split(3000, seed=batch_sents)
+    src, tgt = (np.array([len(s) + 1 for s in side]) for side in (split.src, split.tgt))
+    order = np.lexsort((tgt, src))  # the length order the plan cuts
+    expected, batch, longest_src, longest_tgt = [], [], 0, 0
+    for i in order.tolist():
+        grown_src, grown_tgt = max(longest_src, src[i]), max(longest_tgt, tgt[i])
+        if batch and (
+            len(batch) == batch_sents or (len(batch) + 1) * (grown_src + grown_tgt) > batch_tokens
+        ):
+            expected.append(batch)
+            batch, grown_src, grown_tgt = [], src[i], tgt[i]
+        batch, longest_src, longest_tgt = batch + [i], grown_src, grown_tgt
+    expected.append(batch)
+    assert epoch_batches(split, batch_tokens, batch_sents, seed=None) == expected
+    assert make_batches([], [], batch_tokens, batch_sents) == []
 
 
 def test_a_sentence_over_the_budget_gets_its_own_batch():

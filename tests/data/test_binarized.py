@@ -115,6 +115,22 @@ def test_parallel_files_of_different_lengths_are_named_with_their_counts(files_r
         list(train_chunks(cfg))
 
 
+@pytest.mark.parametrize("longer", ["de", "en"])
+def test_a_longer_file_is_counted_to_its_end(tmp_path, longer):
+    from nmt.config import DataConfig
+
+    for lang in ("de", "en"):
+        write_text(
+            tmp_path / f"train.{lang}", [f"line {n}" for n in range(5 + 3 * (lang == longer))]
+        )
+    cfg = DataConfig(source="files", root=str(tmp_path), src="de", tgt="en")
+    counts = {"de": 5 + 3 * (longer == "de"), "en": 5 + 3 * (longer == "en")}
+    with pytest.raises(
+        DataError, match=rf"train.de has {counts['de']} lines, .*train.en has {counts['en']}"
+    ):
+        list(train_chunks(cfg, size=2))
+
+
 def test_chunks_stream_the_whole_split_in_order(generated_cfg):
     whole = load_split(generated_cfg, "train")
     chunks = list(train_chunks(generated_cfg, size=250))

@@ -171,3 +171,59 @@ def test_multi30k_preset_on_local_copy():
     assert len(load_split(cfg, "valid")) == 1014
     test = load_split(cfg, "test_2016_flickr")
     assert len(test) == 1000 and test.src[0] and test.tgt[0]
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 1 << 22])
+def test_lines_read_in_blocks_are_the_lines_of_the_file(tmp_path, block_bytes):
+    from nmt.data.corpus import line_blocks
+
+    text = "first\r\n\nü ber\n" + "x" * 100 + "\n  spaced  \nno newline at the end"
+    (tmp_path / "f.en").write_bytes(text.encode())
+    expected = [line.rstrip("\r") for line in text.split("\n")]
+    blocks = list(line_blocks(tmp_path / "f.en", block_bytes))
+    assert [line for block in blocks for line in block] == expected
+    assert read_lines(tmp_path / "f.en") == expected
+
+
+@pytest.mark.parametrize("block_bytes", [3, 1 << 22])
+def test_undecodable_utf8_in_a_later_block_names_its_line_and_byte(tmp_path, block_bytes):
+    from nmt.data.corpus import line_blocks
+
+    (tmp_path / "bad.en").write_bytes(b"one\ntwo\nthree\nab\xffc\nfive\n")
+    with pytest.raises(
+        DataError, match=r"bad\.en:4: not valid UTF-8 \(invalid start byte at byte 2"
+    ):
+        list(line_blocks(tmp_path / "bad.en", block_bytes))
+
+
+def test_cleaning_matches_a_pair_by_pair_loop():
+    import random
+
+    from nmt.data.corpus import ParallelSplit
+
+    rng = random.Random(3)
+    words = ["a", "bb", " ", "\t", "  c ", ""]
+    src = ["".join(rng.choices(words, k=rng.randint(0, 12))) for _ in range(400)]
+    tgt = ["".join(rng.choices(words, k=rng.randint(0, 12))) for _ in range(400)]
+    cleaned, report = clean(ParallelSplit("train", src, tgt, "memory"), 2, 6, 2.5)
+
+    kept, dropped = [], {}
+    for source, target in zip(src, tgt):
+        shorter, longer = sorted((len(source.split()), len(target.split())))
+        reason = (
+            "empty" if shorter == 0
+            else "shorter than 2 words" if shorter < 2
+            else "longer than 6 words" if longer > 6
+            else "length ratio above 2.5" if longer / shorter > 2.5
+            else None
+        )  # fmt: skip
+        if reason is None:
+            kept.append((source.strip(), target.strip()))
+        else:
+            dropped[reason] = dropped.get(reason, 0) + 1
+    assert list(zip(cleaned.src, cleaned.tgt)) == kept and report.kept == len(kept)
+    assert report.dropped == dropped and len(dropped) == 4
+    assert report.words == (
+        sum(len(s.split()) for s, _ in kept),
+        sum(len(t.split()) for _, t in kept),
+    )
