@@ -32,11 +32,14 @@ class Distributed:
         return self.world > 1
 
     def wrap(self, model: nn.Module) -> nn.Module:
-        """The module to call for training: DDP around ``model`` when several ranks train."""
+        """The module to call for training: DDP around ``model`` when several ranks train.
+        Gradients are views into DDP's all-reduce buckets, so a rank holds them once, not twice."""
         if not self.active:
             return model
         device_ids = [self.local_rank] if next(model.parameters()).is_cuda else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=device_ids, gradient_as_bucket_view=True
+        )
 
     def barrier(self) -> None:
         """Wait until every rank gets here (no-op in a single process)."""

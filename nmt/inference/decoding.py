@@ -22,6 +22,7 @@ from nmt.data.tokenizer import Vocabularies
 from nmt.device import Distributed, autocast, pick_device
 from nmt.inference.beam import beam_search
 from nmt.inference.ensemble import Ensemble
+from nmt.inference.int8 import int8_model
 from nmt.inference.search import Hypothesis, greedy
 from nmt.model import Seq2Seq, build_model
 from nmt.model.decoder import DecoderLoss, DecoderOutput
@@ -134,12 +135,18 @@ def search_split(
 
     The one batch loop of validation, nmt-translate and nmt-evaluate: sentences are decoded in
     length-sorted batches of ``cfg.batch_size``, greedily when ``beam_size`` is 1, with
-    bfloat16 matmuls when ``cfg.precision`` is bf16 (scores are still summed in float32).
+    bfloat16 matmuls when ``cfg.precision`` is bf16 (scores are still summed in float32), the
+    decoder's matmuls in int8 when it is int8 (``int8.py``).
     """
     results: list[list[Hypothesis]] = [[] for _ in range(len(split))]
+    if cfg.precision == "int8":
+        if device.type != "cpu":
+            raise ValueError("decode.precision=int8 is CPU decoding: use decode.device=cpu")
+        model = int8_model(model)
+    matmuls = "bf16" if cfg.precision == "bf16" else "fp32"
     for indices in epoch_batches(split, 10**9, cfg.batch_size, seed=None):
         batch = collate(split, indices).to(device)
-        with autocast(device, cfg.precision):
+        with autocast(device, matmuls):
             if cfg.beam_size == 1:
                 found = greedy(
                     model, batch.src, batch.src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram
