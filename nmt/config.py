@@ -210,11 +210,19 @@ class DecodeConfig:
     no_repeat_ngram: int = 0  # forbid repeating any n-gram of this size in an output; 0 = off
     precision: str = "fp32"  # fp32 | bf16 (autocast matmuls) | int8 (CPU: int8 decoder matmuls)
     batch_size: int = 64  # sentences per decoding batch
+    shortlist: int = 0  # 0 = the whole output layer; k: each batch's candidates, k per source piece
+    shortlist_frequent: int = 500  # ... plus this many of the most frequent target pieces
     device: str = "auto"  # auto | cpu | cuda: where nmt-translate and nmt-evaluate search
 
     def __post_init__(self) -> None:
         for option in ("beam_size", "max_len_ratio", "n_best", "batch_size"):
             check_positive(f"decode.{option}", getattr(self, option))
+        if not 0 <= self.shortlist <= 100:
+            raise ValueError(f"decode.shortlist={self.shortlist} must be in [0, 100] (0 = off)")
+        if not 0 <= self.shortlist_frequent <= 1000:
+            raise ValueError(
+                f"decode.shortlist_frequent={self.shortlist_frequent} must be in [0, 1000]"
+            )
         if self.no_repeat_ngram < 0:
             raise ValueError(f"decode.no_repeat_ngram={self.no_repeat_ngram} must be >= 0")
         check_choice("decode.precision", self.precision, ("fp32", "bf16", "int8"))

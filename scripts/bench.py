@@ -67,7 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--gemm-seconds", type=float, default=1.0, help="timed matmul repeats per dtype")
     add("--train-seconds", type=float, default=60.0, help="timed training window (default 60)")
     add("--warmup-steps", type=int, default=20, help="untimed updates before the window")
-    add("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: also time bf16")
+    add(
+        "--precision",
+        choices=("fp32", "bf16", "int8"),
+        nargs="+",
+        default=["fp32"],
+        help="also time these: bf16 training and decoding, int8 decoding (fp32 always)",
+    )
     add("--checkpoint", help="decode with this run dir or .pt instead of training one")
     add("--decode-train-minutes", type=float, default=4.0, help="training for the decode model")
     add("--decode-sentences", type=int, default=0, help="decode the first N test lines; 0 = all")
@@ -376,6 +382,13 @@ ROWS = [
     ("bf16 beam 5 sentences/s, decoding only", "beam5_bf16_sents_per_s", "{:,.1f}"),
     ("bf16 greedy mean output length", "greedy_bf16_mean_len", "{:.2f}"),
     ("bf16 beam 5 mean output length", "beam5_bf16_mean_len", "{:.2f}"),
+    ("int8 greedy sentences/s, decoding only", "greedy_int8_sents_per_s", "{:,.0f}"),
+    ("int8 beam 5 sentences/s, decoding only", "beam5_int8_sents_per_s", "{:,.1f}"),
+    *(
+        (f"{precision}{search} BLEU", f"{key}{suffix}_bleu", "{:.2f}")
+        for precision, suffix in (("", ""), ("bf16 ", "_bf16"), ("int8 ", "_int8"))
+        for search, key in (("greedy", "greedy"), ("beam 5", "beam5"))
+    ),
     ("peak RSS greedy command, MiB", "greedy_command_peak_rss_mib", "{:,.0f}"),
     ("peak RSS beam 5 command, MiB", "beam5_command_peak_rss_mib", "{:,.0f}"),
 ]
@@ -456,7 +469,7 @@ def main() -> None:
     results = machine_info(args) | {"data": data, "overrides": overrides}
     results |= measure_gemm(args.device, args.gemm_seconds)
     _save(results, out)
-    for precision in ["fp32", "bf16"] if args.precision == "bf16" else ["fp32"]:
+    for precision in ["fp32", "bf16"] if "bf16" in args.precision else ["fp32"]:
         results |= measure_training(args, cfg, results, precision)
         _save(results, out)
     if not args.skip_decode:

@@ -23,6 +23,7 @@ import torch
 from nmt.config import Config
 from nmt.data.corpus import load_split
 from nmt.inference.decoding import load_translator, translate_lines
+from nmt.metrics import corpus_scores
 
 TRAIN = "from nmt.commands.cli import train; train()"
 TRANSLATE = "from nmt.commands.cli import translate; translate()"
@@ -106,13 +107,19 @@ def _sync(device: str) -> None:
 
 
 def decode_in_process(
-    cfg: Config, checkpoint: str, lines: list[str], device: str, precisions: list[str]
+    cfg: Config,
+    checkpoint: str,
+    lines: list[str],
+    device: str,
+    precisions: list[str],
+    references: list[str],
 ) -> dict:
-    """Sentences/s and mean output length (pieces, EOS excluded) of greedy and beam 5.
+    """Sentences/s, mean output length (pieces, EOS excluded) and BLEU of greedy and beam 5.
 
     Only ``translate_lines`` is timed, after the model is loaded and one small batch has warmed up
     the kernels: this is the "decoding only" column of BENCHMARKS.md. Keys are ``greedy_*`` and
-    ``beam5_*`` for float32, ``greedy_bf16_*`` and ``beam5_bf16_*`` for decode.precision=bf16.
+    ``beam5_*`` for float32, ``greedy_<precision>_*`` and ``beam5_<precision>_*`` for
+    decode.precision=bf16 or int8; BLEU is sacreBLEU's, detokenized, against ``references``.
     """
     loaded = load_translator(checkpoint, device)
     results: dict[str, float] = {}
@@ -126,6 +133,8 @@ def decode_in_process(
         _sync(device)
         seconds = time.perf_counter() - started
         lengths = [len(hyps[0].tokens) for hyps in found if hyps]
+        outputs = [loaded.vocabs.tgt.decode(hyps[0].tokens) if hyps else "" for hyps in found]
+        results[f"{name}_bleu"] = corpus_scores(outputs, references)[0].value
         results[f"{name}_sents_per_s"] = len(lines) / seconds
         results[f"{name}_decode_s"] = seconds
         results[f"{name}_mean_len"] = sum(lengths) / max(len(lengths), 1)
@@ -178,6 +187,7 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
         "decode_batch_size": cfg.decode.batch_size,
         "decode_alpha": cfg.decode.alpha,
     }
-    precisions = ["fp32", "bf16"] if args.precision == "bf16" else ["fp32"]
-    results |= decode_in_process(cfg, checkpoint, lines, args.device, precisions)
+    precisions = ["fp32", *(p for p in args.precision if p != "fp32")]
+    references = load_split(cfg.data, cfg.data.test_sets[0]).tgt[: len(lines)]
+    results |= decode_in_process(cfg, checkpoint, lines, args.device, precisions, references)
     return results | decode_commands(cfg, checkpoint, lines, args.threads, args.device)

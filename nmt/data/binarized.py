@@ -54,6 +54,7 @@ class MappedSplit:
     src: Ragged
     tgt: Ragged
     manifest: dict = field(default_factory=dict)
+    directory: Path | None = None  # where the arrays live
 
     def __len__(self) -> int:
         return len(self.src)
@@ -81,7 +82,7 @@ def open_split(directory: Path, key: str) -> MappedSplit | None:
         if len(offsets) != manifest["pairs"] + 1 or int(offsets[-1]) != tokens:
             return None
         sides.append(Ragged(ids, offsets))
-    return MappedSplit(manifest["name"], *sides, manifest)
+    return MappedSplit(manifest["name"], *sides, manifest, directory)
 
 
 def id_dtype(vocab_size: int) -> np.dtype:

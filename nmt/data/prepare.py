@@ -31,6 +31,7 @@ from nmt.data.binarized import (
     start_encoder,
 )
 from nmt.data.corpus import CleaningReport, DataError, ParallelSplit, clean, load_split
+from nmt.data.shortlist import Shortlist, cached_shortlist
 from nmt.data.streaming import train_chunks, train_digest, train_sample
 from nmt.data.tokenizer import Vocabularies, build_vocabularies, cached_vocabularies
 
@@ -43,6 +44,7 @@ class PreparedCorpus:
     raw: dict[str, ParallelSplit]  # cleaned text, by split name
     encoded: dict[str, EncodedSplit | MappedSplit]  # the training split is mapped
     cleaning: dict[str, CleaningReport] = field(default_factory=dict)
+    shortlist: Shortlist | None = None  # the training split's (``decode.shortlist``)
 
 
 def prepare(
@@ -92,8 +94,10 @@ def prepare(
                 f"{name}: {len(long):,} pairs longer than data.max_tokens={cfg.max_tokens} "
                 "pieces, kept whole (what is scored is never cut)"
             )
+    sizes = (len(vocabs.src), len(vocabs.tgt))
+    shortlist = cached_shortlist(train.directory, train.src, train.tgt, *sizes)
     log(f"data ready in {time.perf_counter() - started:.1f} s")
-    return PreparedCorpus(vocabs, raw, encoded, cleaning)
+    return PreparedCorpus(vocabs, raw, encoded, cleaning, shortlist)
 
 
 def _key(parts: dict) -> str:

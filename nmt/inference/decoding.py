@@ -18,12 +18,14 @@ import torch
 from nmt.checkpoint import CheckpointError, load_checkpoint, vocabularies_from
 from nmt.config import DataConfig, DecodeConfig, ModelConfig
 from nmt.data.batching import EncodedSplit, collate, epoch_batches
+from nmt.data.shortlist import Shortlist
 from nmt.data.tokenizer import Vocabularies
 from nmt.device import Distributed, autocast, pick_device
 from nmt.inference.beam import beam_search
 from nmt.inference.ensemble import Ensemble
 from nmt.inference.int8 import int8_model
 from nmt.inference.search import Hypothesis, greedy
+from nmt.inference.shortlist import shortlisted
 from nmt.model import Seq2Seq, build_model
 from nmt.model.decoder import DecoderLoss, DecoderOutput
 
@@ -49,6 +51,7 @@ class Translator:
     path: str
     config: dict = field(default_factory=dict)
     paths: list[str] = field(default_factory=list)
+    shortlist: Shortlist | None = None  # the training split's candidates (decode.shortlist)
 
     def __post_init__(self) -> None:
         self.paths = self.paths or [self.path]
@@ -84,7 +87,9 @@ def load_translator(location: str | Sequence[str] | None, device: str = "cpu") -
             f"match ({str(error).splitlines()[0]})"
         ) from None
     model = model.to(pick_device(device, Distributed(), "decode.device")).eval()
-    return Translator(model, vocabs, data_cfg, decode_cfg, payload["path"], payload["config"])
+    shortlist = Shortlist.of(payload["shortlist"]) if "shortlist" in payload else None
+    config = payload["config"]
+    return Translator(model, vocabs, data_cfg, decode_cfg, payload["path"], config, [], shortlist)
 
 
 def _load_ensemble(locations: list[str], device: str) -> Translator:
@@ -129,14 +134,19 @@ def encode_sources(lines: Sequence[str], vocabs: Vocabularies, max_tokens: int) 
 
 
 def search_split(
-    model: Seq2Seq, split: EncodedSplit, cfg: DecodeConfig, device: torch.device
+    model: Seq2Seq,
+    split: EncodedSplit,
+    cfg: DecodeConfig,
+    device: torch.device,
+    shortlist: Shortlist | None = None,
 ) -> list[list[Hypothesis]]:
     """The n-best hypotheses of every source sentence of ``split``, in the split's order.
 
     The one batch loop of validation, nmt-translate and nmt-evaluate: sentences are decoded in
     length-sorted batches of ``cfg.batch_size``, greedily when ``beam_size`` is 1, with
     bfloat16 matmuls when ``cfg.precision`` is bf16 (scores are still summed in float32), the
-    decoder's matmuls in int8 when it is int8 (``int8.py``).
+    decoder's matmuls in int8 when it is int8 (``int8.py``), and with ``cfg.shortlist`` the
+    output layer restricted to each batch's candidates from ``shortlist``.
     """
     results: list[list[Hypothesis]] = [[] for _ in range(len(split))]
     if cfg.precision == "int8":
@@ -144,9 +154,19 @@ def search_split(
             raise ValueError("decode.precision=int8 is CPU decoding: use decode.device=cpu")
         model = int8_model(model)
     matmuls = "bf16" if cfg.precision == "bf16" else "fp32"
+    if cfg.shortlist and shortlist is None:
+        raise ValueError(
+            "decode.shortlist needs the checkpoint's vocabulary shortlist, and this one has none "
+            "(trained before shortlists existed): use decode.shortlist=0"
+        )
     for indices in epoch_batches(split, 10**9, cfg.batch_size, seed=None):
-        batch = collate(split, indices).to(device)
-        with autocast(device, matmuls):
+        batch = collate(split, indices)
+        candidates = None
+        if cfg.shortlist:
+            found = shortlist.candidates(batch.src.numpy(), cfg.shortlist, cfg.shortlist_frequent)
+            candidates = torch.from_numpy(found).to(device)
+        batch = batch.to(device)
+        with autocast(device, matmuls), shortlisted(model, candidates):
             if cfg.beam_size == 1:
                 found = greedy(
                     model, batch.src, batch.src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram
@@ -167,7 +187,9 @@ def translate_lines(
     split = encode_sources(lines, translator.vocabs, max_tokens)
     real = [i for i, line in enumerate(lines) if line.strip()]
     results: list[list[Hypothesis]] = [[] for _ in lines]
-    found = search_split(translator.model, split.subset(real), decode, translator.device)
+    found = search_split(
+        translator.model, split.subset(real), decode, translator.device, translator.shortlist
+    )
     for index, hypotheses in zip(real, found):
         results[index] = hypotheses
     return results

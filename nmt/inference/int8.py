@@ -55,6 +55,14 @@ class Int8Linear(nn.Module):
     def of(cls, linear: nn.Linear) -> Int8Linear:
         return cls(linear.weight, linear.bias)
 
+    def rows(self, index: Tensor) -> Int8Linear:
+        """The layer of output rows ``index`` only (already quantized: no new rounding)."""
+        part = copy.copy(self)
+        part._buffers = dict(self._buffers)
+        part.weight_t, part.scale = self.weight_t[:, index], self.scale[index]
+        part.bias = None if self.bias is None else self.bias[index]
+        return part
+
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(-1, x.size(-1)).float()
         out = int8_matmul(flat, self.weight_t, self.scale)

@@ -291,4 +291,7 @@ def _save(run: Run, name: str, full: bool) -> None:
     )
     if full:
         payload["scaler"] = run.scaler.state_dict()
+    if run.corpus.shortlist is not None:  # what decode.shortlist reads
+        arrays = run.corpus.shortlist.to_arrays()
+        payload["shortlist"] = {name: torch.from_numpy(array) for name, array in arrays.items()}
     save_checkpoint(payload, run.log.dir / CHECKPOINT_DIR / name)
