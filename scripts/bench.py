@@ -75,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also time these: bf16 training and decoding, int8 decoding (fp32 always)",
     )
     add("--checkpoint", help="decode with this run dir or .pt instead of training one")
+    add("--shortlist", type=int, default=0, help="also decode with decode.shortlist=K")
     add("--decode-train-minutes", type=float, default=4.0, help="training for the decode model")
     add("--decode-sentences", type=int, default=0, help="decode the first N test lines; 0 = all")
     add("--skip-decode", action="store_true", help="measure the matmul and training only")
@@ -362,6 +363,11 @@ PEER_KEYS = [
     "greedy_command_peak_rss_mib",
     "beam5_command_peak_rss_mib",
 ]
+VARIANTS = [  # decoding beyond float32's full output layer: (label, key suffix)
+    (f"{precision}{short}".strip(), f"{suffix}{short_suffix}")
+    for precision, suffix in (("", ""), ("bf16 ", "_bf16"), ("int8 ", "_int8"))
+    for short, short_suffix in (("", ""), ("shortlist", "_shortlist"))
+]
 ROWS = [
     ("float32 matmul 1024^3, GFLOP/s", "gemm_fp32_gflops", "{:,.0f}"),
     ("bfloat16 matmul 1024^3, GFLOP/s", "gemm_bf16_gflops", "{:,.0f}"),
@@ -378,16 +384,15 @@ ROWS = [
     ("beam 5 sentences/s, whole command", "beam5_command_sents_per_s", "{:,.1f}"),
     ("greedy mean output length, pieces", "greedy_mean_len", "{:.2f}"),
     ("beam 5 mean output length, pieces", "beam5_mean_len", "{:.2f}"),
-    ("bf16 greedy sentences/s, decoding only", "greedy_bf16_sents_per_s", "{:,.0f}"),
-    ("bf16 beam 5 sentences/s, decoding only", "beam5_bf16_sents_per_s", "{:,.1f}"),
-    ("bf16 greedy mean output length", "greedy_bf16_mean_len", "{:.2f}"),
-    ("bf16 beam 5 mean output length", "beam5_bf16_mean_len", "{:.2f}"),
-    ("int8 greedy sentences/s, decoding only", "greedy_int8_sents_per_s", "{:,.0f}"),
-    ("int8 beam 5 sentences/s, decoding only", "beam5_int8_sents_per_s", "{:,.1f}"),
     *(
-        (f"{precision}{search} BLEU", f"{key}{suffix}_bleu", "{:.2f}")
-        for precision, suffix in (("", ""), ("bf16 ", "_bf16"), ("int8 ", "_int8"))
+        (f"{label or 'fp32'} {search} {what}", f"{key}{suffix}_{field}", fmt)
+        for label, suffix in VARIANTS
         for search, key in (("greedy", "greedy"), ("beam 5", "beam5"))
+        for what, field, fmt in (
+            ("sentences/s", "sents_per_s", "{:,.1f}"),
+            ("BLEU", "bleu", "{:.2f}"),
+        )
+        if suffix or field == "bleu"  # float32's speed has its rows above
     ),
     ("peak RSS greedy command, MiB", "greedy_command_peak_rss_mib", "{:,.0f}"),
     ("peak RSS beam 5 command, MiB", "beam5_command_peak_rss_mib", "{:,.0f}"),

@@ -113,19 +113,24 @@ def decode_in_process(
     device: str,
     precisions: list[str],
     references: list[str],
+    shortlist: int = 0,
 ) -> dict:
     """Sentences/s, mean output length (pieces, EOS excluded) and BLEU of greedy and beam 5.
 
     Only ``translate_lines`` is timed, after the model is loaded and one small batch has warmed up
     the kernels: this is the "decoding only" column of BENCHMARKS.md. Keys are ``greedy_*`` and
     ``beam5_*`` for float32, ``greedy_<precision>_*`` and ``beam5_<precision>_*`` for
-    decode.precision=bf16 or int8; BLEU is sacreBLEU's, detokenized, against ``references``.
+    decode.precision=bf16 or int8, each also ``..._shortlist_*`` with ``decode.shortlist``;
+    BLEU is sacreBLEU's, detokenized, against ``references``.
     """
     loaded = load_translator(checkpoint, device)
     results: dict[str, float] = {}
-    for (search, beam), precision in itertools.product(SEARCHES.items(), precisions):
-        name = search if precision == "fp32" else f"{search}_{precision}"
-        decode = replace(cfg.decode, beam_size=beam, n_best=1, precision=precision)
+    lists = [0, shortlist] if shortlist else [0]
+    for (search, beam), precision, k in itertools.product(SEARCHES.items(), precisions, lists):
+        name = (
+            search + ("" if precision == "fp32" else f"_{precision}") + ("_shortlist" if k else "")
+        )
+        decode = replace(cfg.decode, beam_size=beam, n_best=1, precision=precision, shortlist=k)
         translate_lines(loaded, lines[:8], decode, cfg.data.max_tokens)
         _sync(device)
         started = time.perf_counter()
@@ -189,5 +194,8 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
     }
     precisions = ["fp32", *(p for p in args.precision if p != "fp32")]
     references = load_split(cfg.data, cfg.data.test_sets[0]).tgt[: len(lines)]
-    results |= decode_in_process(cfg, checkpoint, lines, args.device, precisions, references)
+    results |= decode_in_process(
+        cfg, checkpoint, lines, args.device, precisions, references, args.shortlist
+    )
+    results["decode_shortlist"] = args.shortlist
     return results | decode_commands(cfg, checkpoint, lines, args.threads, args.device)
