@@ -165,7 +165,7 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
         else:
             averaged[name] = payloads[-1]["model"][name]
     last = payloads[-1]
-    result = {key: last[key] for key in ("config", "vocab", "progress")}
+    result = {key: last[key] for key in ("config", "vocab", "progress", "shortlist") if key in last}
     return result | {
         "model": averaged,
         "averaged_from": [p["path"] for p in payloads],

@@ -112,7 +112,12 @@ class _History:
 
 @torch.inference_mode()
 def beam_search(
-    model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig, forced: Sequence[int] = ()
+    model: Seq2Seq,
+    src: Tensor,
+    src_lens: Tensor,
+    cfg: DecodeConfig,
+    forced: Sequence[int] = (),
+    vocabulary: Tensor | None = None,
 ) -> list[list[Hypothesis]]:
     """Batched beam search: every beam of every sentence advances in one ``decoder.step``.
 
@@ -131,13 +136,20 @@ def beam_search(
         cfg: beam_size K, alpha, beta, max_len_ratio, min_len (EOS is forbidden before
             min_len output tokens) and n_best.
         forced: output ids every sentence must start with (the explorer's "what if").
+        vocabulary: the ids of the logits' columns when the output layer scores a shortlist
+            (``shortlist.shortlisted``; not with ``forced``); None: column i is id i.
     """
-    finished, history = search_steps(model, src, src_lens, cfg, forced)
+    finished, history = search_steps(model, src, src_lens, cfg, forced, vocabulary)
     return finalize(finished, history, src_lens, cfg.n_best)
 
 
 def search_steps(
-    model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig, forced: Sequence[int]
+    model: Seq2Seq,
+    src: Tensor,
+    src_lens: Tensor,
+    cfg: DecodeConfig,
+    forced: Sequence[int],
+    vocabulary: Tensor | None = None,
 ) -> tuple[list[list[_Finished]], _History]:
     """The loop: finished hypotheses per sentence and the step history (for ``finalize``)."""
     beams = _start(model, src, src_lens, cfg)
@@ -147,6 +159,8 @@ def search_steps(
         history.record(beams, out)
         coverage = beams.coverage + out.attn.float()  # (N,S)
         cand = _expand(beams, out.logits, t, cfg, forced[t] if t < len(forced) else None)
+        if vocabulary is not None:
+            cand = cand._replace(token=vocabulary[cand.token])
         done = _retire(cand, beams, coverage, out.state.mask, t, cfg, finished)
         if bool(done.all()):
             break

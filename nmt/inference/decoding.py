@@ -159,21 +159,28 @@ def search_split(
             "decode.shortlist needs the checkpoint's vocabulary shortlist, and this one has none "
             "(trained before shortlists existed): use decode.shortlist=0"
         )
+    if cfg.shortlist and cfg.no_repeat_ngram:
+        raise ValueError("decode.shortlist and decode.no_repeat_ngram cannot be combined yet")
     for indices in epoch_batches(split, 10**9, cfg.batch_size, seed=None):
         batch = collate(split, indices)
         candidates = None
         if cfg.shortlist:
-            found = shortlist.candidates(batch.src.numpy(), cfg.shortlist, cfg.shortlist_frequent)
-            candidates = torch.from_numpy(found).to(device)
+            ids = shortlist.candidates(batch.src.numpy(), cfg.shortlist, cfg.shortlist_frequent)
+            candidates = torch.from_numpy(ids).to(device)
         batch = batch.to(device)
         with autocast(device, matmuls), shortlisted(model, candidates):
             if cfg.beam_size == 1:
                 found = greedy(
-                    model, batch.src, batch.src_lens, cfg.max_len_ratio, cfg.no_repeat_ngram
+                    model,
+                    batch.src,
+                    batch.src_lens,
+                    cfg.max_len_ratio,
+                    cfg.no_repeat_ngram,
+                    vocabulary=candidates,
                 )
                 nbest = [[hypothesis] for hypothesis in found]
             else:
-                nbest = beam_search(model, batch.src, batch.src_lens, cfg)
+                nbest = beam_search(model, batch.src, batch.src_lens, cfg, vocabulary=candidates)
         for index, hypotheses in zip(indices, nbest):
             results[index] = hypotheses
     return results

@@ -98,7 +98,12 @@ def block_repeats(log_probs: Tensor, prefix: Tensor, n: int) -> None:
 
 @torch.inference_mode()
 def greedy(
-    model: Seq2Seq, src: Tensor, src_lens: Tensor, max_len_ratio: float, no_repeat_ngram: int = 0
+    model: Seq2Seq,
+    src: Tensor,
+    src_lens: Tensor,
+    max_len_ratio: float,
+    no_repeat_ngram: int = 0,
+    vocabulary: Tensor | None = None,
 ) -> list[Hypothesis]:
     """Pick the most probable token at every step, for the whole batch at once.
 
@@ -110,6 +115,8 @@ def greedy(
         src: (B,S) source ids with EOS, padded. src_lens: (B,) lengths.
         max_len_ratio: a sentence stops after ``max_output_lengths`` steps even without EOS.
         no_repeat_ngram: forbid repeating an n-gram of this size (0: off).
+        vocabulary: the ids of the logits' columns when the output layer scores a shortlist
+            (``shortlist.shortlisted``); None: column i is id i.
     """
     state = model.decoder.init_state(model.encode(src, src_lens))
     limits = max_output_lengths(src_lens, max_len_ratio).to(src.device)
@@ -125,6 +132,8 @@ def greedy(
             prefix = torch.stack([step[0] for step in history], 1)[active]  # (A,t)
             block_repeats(log_probs, prefix, no_repeat_ngram)
         best, y_prev = log_probs.max(-1)
+        if vocabulary is not None:
+            y_prev = vocabulary[y_prev]
         scores.index_add_(0, active, best)
         history.append(_scatter_rows(src.size(0), active, y_prev, out))
         done = (y_prev == EOS_ID) | (t + 1 >= limits[active])

@@ -1,10 +1,11 @@
 """The output layer over a shortlist: each batch scores only its candidate target pieces.
 
 ``shortlisted(model, candidates)`` swaps every decoder's output layer for one that multiplies
-the candidates' rows alone (an 8,000-piece vocabulary cut to a few hundred or thousand) and
-gives every other piece a logit of -inf, so greedy and beam search run unchanged: a piece
-outside the list has probability 0. With every piece a candidate, the logits are the full
-layer's.
+the candidates' rows alone (an 8,000-piece vocabulary cut to a few hundred or thousand), so a
+step's logits are (N, C) over ``candidates`` (sorted ids) instead of (N, V); greedy and beam
+search, given ``vocabulary=candidates``, turn a chosen column back into its id. The special
+pieces are always candidates, and sorted first, so PAD UNK BOS EOS keep their ids as columns.
+With every piece a candidate, the logits are the full layer's.
 """
 
 from __future__ import annotations
@@ -20,27 +21,23 @@ from nmt.inference.int8 import Int8Linear
 
 
 class ShortlistOutput(nn.Module):
-    """``full``'s logits on ``candidates`` (sorted target ids), -inf elsewhere."""
+    """``full``'s logits of ``candidates`` (sorted target ids) only: (..., C)."""
 
-    def __init__(self, full: nn.Linear | Int8Linear, candidates: Tensor, vocab: int) -> None:
+    def __init__(self, full: nn.Linear | Int8Linear, candidates: Tensor) -> None:
         super().__init__()
-        self.candidates, self.vocab = candidates, vocab
         self.int8 = full.rows(candidates) if isinstance(full, Int8Linear) else None
         if self.int8 is None:  # the candidates' rows, gathered once per batch, not per step
             self.weight = full.weight[candidates]
             self.bias = None if full.bias is None else full.bias[candidates]
 
     def forward(self, x: Tensor) -> Tensor:
-        scores = F.linear(x, self.weight, self.bias) if self.int8 is None else self.int8(x)
-        logits = scores.new_full((*x.shape[:-1], self.vocab), float("-inf"))
-        logits[..., self.candidates] = scores
-        return logits
+        return F.linear(x, self.weight, self.bias) if self.int8 is None else self.int8(x)
 
 
 @contextmanager
 def shortlisted(model: nn.Module, candidates: Tensor | None) -> Iterator[None]:
-    """Within the block, ``model`` (or each member of an ensemble) scores only ``candidates``;
-    None leaves it as it is."""
+    """Within the block, ``model`` (or each member of an ensemble) scores only ``candidates``
+    (sorted, specials included); None leaves it as it is."""
     if candidates is None:
         yield
         return
@@ -48,8 +45,7 @@ def shortlisted(model: nn.Module, candidates: Tensor | None) -> Iterator[None]:
     originals = [decoder.out for decoder in decoders]
     try:
         for decoder, full in zip(decoders, originals):
-            vocab = decoder.embed.num_embeddings
-            decoder.out = ShortlistOutput(full, candidates, vocab)
+            decoder.out = ShortlistOutput(full, candidates)
         yield
     finally:
         for decoder, full in zip(decoders, originals):

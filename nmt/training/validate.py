@@ -100,7 +100,8 @@ def validate(
     aer = None if gold is None else alignment_error_rate(links, gold.sure, gold.possible).aer
     count = len(split) if max_sentences <= 0 else min(len(split), max_sentences)
     greedy_cfg = replace(decode, beam_size=1, n_best=1)
-    found = search_split(model, split.subset(range(max(count, shown))), greedy_cfg, device)
+    shown_split = split.subset(range(max(count, shown)))
+    found = search_split(model, shown_split, greedy_cfg, device, corpus.shortlist)
     hypotheses = [vocabs.tgt.decode(nbest[0].tokens) for nbest in found[:count]]
     scores = {s.name: s.value for s in corpus_scores(hypotheses, references[:count])}
     samples = [

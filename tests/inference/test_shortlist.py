@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import random_src, tiny_model
 
+from nmt.checkpoint import average_checkpoints
 from nmt.config import DecodeConfig
 from nmt.data.batching import EncodedSplit
 from nmt.data.corpus import load_split
@@ -56,8 +57,8 @@ def test_a_shortlist_of_the_whole_vocabulary_decodes_as_the_full_output_layer():
     with torch.no_grad():
         full_greedy, full_beam = greedy(model, src, lens, 2.0), beam_search(model, src, lens, cfg)
         with shortlisted(model, everything):
-            short_greedy = greedy(model, src, lens, 2.0)
-            short_beam = beam_search(model, src, lens, cfg)
+            short_greedy = greedy(model, src, lens, 2.0, vocabulary=everything)
+            short_beam = beam_search(model, src, lens, cfg, vocabulary=everything)
     assert model.decoder.out.__class__ is torch.nn.Linear  # put back
     for full, short in zip(full_greedy, short_greedy):
         assert full.tokens == short.tokens and full.score == short.score
@@ -71,9 +72,11 @@ def test_a_shortlist_only_emits_its_candidates():
     src, lens = random_src([7, 3, 5])
     candidates = torch.tensor([0, 1, 2, 3, 7, 11])
     with torch.no_grad(), shortlisted(model, candidates):
-        found = greedy(model, src, lens, 2.0)
-    emitted = {t for h in found for t in h.tokens}
-    assert emitted <= set(candidates.tolist()) and emitted & {7, 11}
+        found = greedy(model, src, lens, 2.0, vocabulary=candidates)
+        beams = beam_search(model, src, lens, DecodeConfig(beam_size=3), vocabulary=candidates)
+    for hypotheses in ([h] for h in found), beams:
+        emitted = {t for nbest in hypotheses for h in nbest for t in h.tokens}
+        assert emitted <= set(candidates.tolist()) and emitted & {7, 11}
 
 
 def test_a_trained_model_translates_the_same_with_its_shortlist(trained_run, tmp_path):
@@ -91,6 +94,9 @@ def test_a_trained_model_translates_the_same_with_its_shortlist(trained_run, tmp
         assert same >= 0.95 * len(lines), (beam, same)
     with pytest.raises(ValueError, match="decode.shortlist=0"):
         search_split(translator.model, split, replace(decode, shortlist=20), torch.device("cpu"))
+    best = trained_run / "checkpoints" / "best.pt"
+    averaged = average_checkpoints([best, best])  # nmt-average keeps the table
+    assert np.array_equal(Shortlist.of(averaged["shortlist"]).table, translator.shortlist.table)
 
 
 def test_the_shortlist_is_cached_beside_the_split(tmp_path, monkeypatch):
