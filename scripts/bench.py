@@ -394,6 +394,7 @@ ROWS = [
         )
         if suffix or field == "bleu"  # float32's speed has its rows above
     ),
+    ("shortlist candidates per batch, median", "decode_shortlist_candidates_median", "{:,}"),
     ("peak RSS greedy command, MiB", "greedy_command_peak_rss_mib", "{:,.0f}"),
     ("peak RSS beam 5 command, MiB", "beam5_command_peak_rss_mib", "{:,.0f}"),
 ]

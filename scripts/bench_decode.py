@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 
 from nmt.config import Config
+from nmt.data.batching import collate, epoch_batches
 from nmt.data.corpus import load_split
-from nmt.inference.decoding import load_translator, translate_lines
+from nmt.inference.decoding import encode_sources, load_translator, translate_lines
 from nmt.metrics import corpus_scores
 
 TRAIN = "from nmt.commands.cli import train; train()"
@@ -146,6 +147,24 @@ def decode_in_process(
     return results
 
 
+def shortlist_sizes(cfg: Config, checkpoint: str, lines: list[str], shortlist: int) -> dict:
+    """How many of the target pieces the decoding batches' shortlists keep: min, median, max."""
+    translator = load_translator(checkpoint)
+    split = encode_sources(lines, translator.vocabs, cfg.data.max_tokens)
+    frequent, size = cfg.decode.shortlist_frequent, cfg.decode.batch_size
+    batches = epoch_batches(split, 10**9, size, seed=None)
+    sizes = sorted(
+        len(translator.shortlist.candidates(collate(split, b).src.numpy(), shortlist, frequent))
+        for b in batches
+    )
+    return {
+        "decode_shortlist_candidates_min": sizes[0],
+        "decode_shortlist_candidates_median": sizes[len(sizes) // 2],
+        "decode_shortlist_candidates_max": sizes[-1],
+        "decode_vocabulary": len(translator.vocabs.tgt),
+    }
+
+
 def decode_commands(
     cfg: Config, checkpoint: str, lines: list[str], threads: int, device: str
 ) -> dict:
@@ -198,4 +217,6 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
         cfg, checkpoint, lines, args.device, precisions, references, args.shortlist
     )
     results["decode_shortlist"] = args.shortlist
+    if args.shortlist:
+        results |= shortlist_sizes(cfg, checkpoint, lines, args.shortlist)
     return results | decode_commands(cfg, checkpoint, lines, args.threads, args.device)
