@@ -3,9 +3,9 @@
 Weights are quantized once, symmetrically per output row (``absmax / 127``); activations per
 row at every call (dynamic quantization, so no calibration data is needed). ``torch._int_mm``
 multiplies int8 by int8 into int32 (oneDNN: VNNI or AMX on x86), one multiply rescales.
-This is the recipe of ``torch.ao.quantization.quantize_dynamic``, which torch 2.13 deprecates;
-torchao's CPU path for it goes through the same ``_int_mm``, so a few lines here spare a
-dependency and keep the decoder's own step (its GRU/LSTM cell, written out below) in charge.
+This is the recipe of ``torch.ao.quantization.quantize_dynamic``, which torch 2.13 deprecates
+(pytorch/ao#2259); building it on ``_int_mm``, a core op, rather than on torchao spares a
+dependency and keeps the decoder's own step (its GRU/LSTM cell, written out below) in charge.
 
 What is quantized: every ``nn.Linear`` of the decoder (output layer, input-feeding combine or
 deep output, the attention's query projection) and the decoder RNN. The encoder, which runs
@@ -42,26 +42,30 @@ def int8_matmul(x: Tensor, weight_t: Tensor, weight_scale: Tensor) -> Tensor:
 
 
 class Int8Linear(nn.Module):
-    """An ``nn.Linear`` with int8 weights; inputs (..., K) of any leading shape."""
+    """An ``nn.Linear`` with int8 weights; inputs (..., K) of any leading shape.
 
-    def __init__(self, weight: Tensor, bias: Tensor | None) -> None:
+    Built from quantized parts: ``weight_t`` (K,N) int8, ``scale`` (N,), ``bias`` (N,) or None.
+    """
+
+    def __init__(self, weight_t: Tensor, scale: Tensor, bias: Tensor | None) -> None:
         super().__init__()
-        q, scale = quantize_rows(weight)
-        self.register_buffer("weight_t", q.t())
+        self.register_buffer("weight_t", weight_t)
         self.register_buffer("scale", scale)
-        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+        self.register_buffer("bias", bias)
+
+    @classmethod
+    def quantize(cls, weight: Tensor, bias: Tensor | None) -> Int8Linear:
+        q, scale = quantize_rows(weight)
+        return cls(q.t(), scale, None if bias is None else bias.detach().float().clone())
 
     @classmethod
     def of(cls, linear: nn.Linear) -> Int8Linear:
-        return cls(linear.weight, linear.bias)
+        return cls.quantize(linear.weight, linear.bias)
 
     def rows(self, index: Tensor) -> Int8Linear:
         """The layer of output rows ``index`` only (already quantized: no new rounding)."""
-        part = copy.copy(self)
-        part._buffers = dict(self._buffers)
-        part.weight_t, part.scale = self.weight_t[:, index], self.scale[index]
-        part.bias = None if self.bias is None else self.bias[index]
-        return part
+        bias = None if self.bias is None else self.bias[index]
+        return Int8Linear(self.weight_t[:, index], self.scale[index], bias)
 
     def forward(self, x: Tensor) -> Tensor:
         flat = x.reshape(-1, x.size(-1)).float()
@@ -83,11 +87,15 @@ class Int8RNN(nn.Module):
         self.lstm = isinstance(rnn, nn.LSTM)
         layers = range(rnn.num_layers)
         self.inputs = nn.ModuleList(
-            Int8Linear(getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"bias_ih_l{k}", None))
+            Int8Linear.quantize(
+                getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"bias_ih_l{k}", None)
+            )
             for k in layers
         )
         self.hiddens = nn.ModuleList(
-            Int8Linear(getattr(rnn, f"weight_hh_l{k}"), getattr(rnn, f"bias_hh_l{k}", None))
+            Int8Linear.quantize(
+                getattr(rnn, f"weight_hh_l{k}"), getattr(rnn, f"bias_hh_l{k}", None)
+            )
             for k in layers
         )
 
