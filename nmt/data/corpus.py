@@ -117,9 +117,8 @@ def _decoded(path: Path, number: int, data: bytes) -> list[str]:
 
 
 def numbered_lines(path: Path, only: Sequence[int] | None = None) -> Iterator[tuple[int, str]]:
-    """``(number, line)`` for the lines of a UTF-8 text file (``.gz`` accepted), 1-based,
-    without line ends; ``only``: just the lines of these 0-based numbers, in increasing order
-    (the others are not decoded)."""
+    """``(number, line)`` for the lines of a UTF-8 text file (``.gz`` accepted), 1-based; ``only``:
+    just these 0-based line numbers, in increasing order (the others are not decoded)."""
     number = 1  # of the block's first line
     chosen = None if only is None else np.asarray(only, dtype=np.int64) + 1
     for data in _byte_blocks(path, 1 << 22):

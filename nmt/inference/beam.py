@@ -9,23 +9,23 @@ D memory size, K beam size, V target vocabulary; N = (live sentences) * K rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from nmt.config import BOS_ID, EOS_ID, DecodeConfig
+from nmt.inference.beam_history import BeamHistory
 from nmt.inference.search import (
     Hypothesis,
-    Steps,
     block_repeats,
     collect_hypotheses,
     coverage_penalty,
     length_penalty,
     max_output_lengths,
 )
-from nmt.model import DecoderState, Seq2Seq, StepOutput, reorder
+from nmt.model import DecoderState, Seq2Seq, reorder
 
 
 class _Beams(NamedTuple):
@@ -58,56 +58,6 @@ class _Finished:
     step: int  # index of its last step
     row: int  # its row among that step's rows
     last: int  # its last token: EOS, or any token when forced at the maximum length
-
-
-@dataclass
-class _History:
-    """Per-step outputs of the rows alive at each step, followed back once at the end.
-
-    Lists of per-step tensors plus back-pointers cost nothing per step; re-indexing a growing
-    (N,t,S) history with the back-pointers at every step would cost O(T^2) copies.
-    """
-
-    tokens: list[Tensor] = field(default_factory=list)  # [t] (N_t,) the token fed at step t
-    back: list[Tensor] = field(default_factory=list)  # [t] (N_t,) row of step t-1 continued
-    scores: list[Tensor] = field(default_factory=list)  # [t] (N_t,) log-prob of the row's prefix
-    active: list[Tensor] = field(default_factory=list)  # [t] (A_t,) sentence of each K rows
-    attn: list[Tensor] = field(default_factory=list)  # [t] (N_t,S)
-    context: list[Tensor] = field(default_factory=list)  # [t] (N_t,D)
-    heads: list[Tensor | None] = field(default_factory=list)  # [t] (N_t,h,S) or None
-
-    def record(self, beams: _Beams, out: StepOutput) -> None:
-        self.tokens.append(beams.tokens)
-        self.back.append(beams.back)
-        self.scores.append(beams.scores)
-        self.active.append(beams.active)
-        self.attn.append(out.attn)
-        self.context.append(out.context)
-        self.heads.append(out.head_attn)
-
-    def backtrack(self, ends: Tensor, rows: Tensor, last: Tensor) -> Steps:
-        """Follow M paths back from their last step ends (M,), row (M,) and token last (M,)."""
-        m, steps = ends.numel(), int(ends.max()) + 1
-        first_attn, first_head = self.attn[0], self.heads[0]
-        attn = first_attn.new_zeros(m, steps, first_attn.size(-1))
-        context = self.context[0].new_zeros(m, steps, self.context[0].size(-1))
-        heads = (
-            None if first_head is None else first_head.new_zeros(m, steps, *first_head.shape[1:])
-        )
-        tokens = last.new_zeros(m, steps)
-        tokens[torch.arange(m, device=ends.device), ends] = last
-        rows = rows.clone()
-        for t in reversed(range(steps)):
-            alive = (ends >= t).nonzero().squeeze(1)
-            here = rows[alive]
-            attn[alive, t] = self.attn[t][here]
-            context[alive, t] = self.context[t][here]
-            if heads is not None:
-                heads[alive, t] = self.heads[t][here]
-            if t > 0:
-                tokens[alive, t - 1] = self.tokens[t][here]
-                rows[alive] = self.back[t][here]
-        return Steps(tokens, attn, context, heads)
 
 
 @torch.inference_mode()
@@ -150,10 +100,10 @@ def search_steps(
     cfg: DecodeConfig,
     forced: Sequence[int],
     vocabulary: Tensor | None = None,
-) -> tuple[list[list[_Finished]], _History]:
+) -> tuple[list[list[_Finished]], BeamHistory]:
     """The loop: finished hypotheses per sentence and the step history (for ``finalize``)."""
     beams = _start(model, src, src_lens, cfg)
-    history, finished = _History(), [[] for _ in range(src.size(0))]
+    history, finished = BeamHistory(), [[] for _ in range(src.size(0))]
     for t in range(int(beams.limits.max())):
         out = model.decoder.step(beams.tokens, beams.state)
         history.record(beams, out)
@@ -287,7 +237,7 @@ def _select(
 
 
 def finalize(
-    finished: list[list[_Finished]], history: _History, src_lens: Tensor, n_best: int
+    finished: list[list[_Finished]], history: BeamHistory, src_lens: Tensor, n_best: int
 ) -> list[list[Hypothesis]]:
     """Rank each sentence's finished hypotheses, backtrack the n_best, cut them per sentence."""
     kept = [sorted(hyps, key=lambda h: h.score, reverse=True)[:n_best] for hyps in finished]
