@@ -75,14 +75,14 @@ def line_blocks(path: Path, block_bytes: int = 1 << 22) -> Iterator[list[str]]:
     """The lines of a UTF-8 text file (``.gz`` accepted), without line ends, a block of lines at
     a time: decoding megabytes at once costs a fraction of decoding line by line."""
     number = 1
-    for data in _byte_blocks(path, block_bytes):
+    for data in byte_blocks(path, block_bytes):
         lines = _decoded(path, number, data)
         number += len(lines)
         yield lines
 
 
-def _byte_blocks(path: Path, block_bytes: int) -> Iterator[bytes]:
-    """The file in blocks of whole lines, each block ending with a newline."""
+def byte_blocks(path: Path, block_bytes: int = 1 << 22) -> Iterator[bytes]:
+    """The file's whole lines (``.gz``: its text) in blocks, each ending with a newline."""
     opener = gzip.open if path.suffix == ".gz" else open
     rest = b""  # what follows the last newline read
     try:
@@ -121,7 +121,7 @@ def numbered_lines(path: Path, only: Sequence[int] | None = None) -> Iterator[tu
     just these 0-based line numbers, in increasing order (the others are not decoded)."""
     number = 1  # of the block's first line
     chosen = None if only is None else np.asarray(only, dtype=np.int64) + 1
-    for data in _byte_blocks(path, 1 << 22):
+    for data in byte_blocks(path):
         if chosen is None:
             lines = _decoded(path, number, data)
             yield from enumerate(lines, start=number)

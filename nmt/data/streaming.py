@@ -10,7 +10,6 @@ pairs a vocabulary is trained on without holding the rest.
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import json
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from nmt.data.corpus import (
     MULTI30K_HUB_SPLITS,
     DataError,
     ParallelSplit,
+    byte_blocks,
     find_split_files,
     generated_root,
     iter_lines,
@@ -159,19 +159,17 @@ def train_sample(cfg: DataConfig, size: int) -> ParallelSplit:
 
 
 def _scan(path: Path) -> tuple[str, int]:
-    """A file's SHA-256 and line count (of its text, for ``.gz``), read once per process: the
-    digest that keys the caches and the count a sample is drawn from come from one pass."""
+    """A file's SHA-256 and line count (of its text, for ``.gz``; a last line without a newline
+    hashes as if it had one), read once per process: the digest that keys the caches and the
+    count a sample is drawn from come from one pass."""
     stat = path.stat()
     return _scan_file(path, stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=8)
 def _scan_file(path: Path, size: int, mtime_ns: int) -> tuple[str, int]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    digest, count, last = hashlib.sha256(), 0, b"\n"
-    with opener(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            count += np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
-            last = block[-1:]
-    return digest.hexdigest(), count + (last != b"\n")
+    digest, count = hashlib.sha256(), 0
+    for block in byte_blocks(path, 1 << 20):
+        digest.update(block)
+        count += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")))
+    return digest.hexdigest(), count

@@ -131,6 +131,19 @@ def test_a_longer_file_is_counted_to_its_end(tmp_path, longer):
         list(train_chunks(cfg, size=2))
 
 
+def test_a_truncated_gzip_training_file_is_named_before_any_work(files_root, tmp_path):
+    import gzip
+
+    from nmt.config import DataConfig
+    from nmt.data.streaming import train_digest
+
+    whole = gzip.compress("".join(f"line {n}\n" for n in range(5000)).encode())
+    (files_root / "train.en.gz").write_bytes(whole[: len(whole) // 2])
+    cfg = DataConfig(source="files", root=str(files_root), src="de", tgt="en")
+    with pytest.raises(DataError, match=r"train\.en\.gz: cannot read it"):
+        train_digest(cfg)
+
+
 def test_chunks_stream_the_whole_split_in_order(generated_cfg):
     whole = load_split(generated_cfg, "train")
     chunks = list(train_chunks(generated_cfg, size=250))
