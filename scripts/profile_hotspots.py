@@ -3,6 +3,7 @@
     python scripts/profile_hotspots.py train                       # 30 updates after 10 warm-up
     python scripts/profile_hotspots.py greedy --checkpoint <run>   # test_2016_flickr, batches of 64
     python scripts/profile_hotspots.py beam5 --checkpoint <run>
+    python scripts/profile_hotspots.py beam5 --checkpoint <run> --precision int8 --shortlist 10
 
 Prints the operators by self CPU time (the figure the speed issue asks for where a target is
 missed). Use 2 threads, as `make bench` does, on an otherwise idle machine.
@@ -14,9 +15,9 @@ import argparse
 import itertools
 
 import torch
-from bench import REPO, _build_run, _groups, _update, compose_preset
 from torch.profiler import ProfilerActivity, profile
 
+from bench import REPO, _build_run, _groups, _update, compose_preset
 from nmt.config import DecodeConfig
 from nmt.data.corpus import load_split
 from nmt.data.prepare import prepare
@@ -37,10 +38,14 @@ def profile_training(updates: int, warmup: int) -> profile:
     return prof
 
 
-def profile_decoding(checkpoint: str, beam_size: int, sentences: int) -> profile:
+def profile_decoding(
+    checkpoint: str, beam_size: int, sentences: int, precision: str, shortlist: int
+) -> profile:
     loaded = load_translator(checkpoint)
     lines = load_split(loaded.data, "test_2016_flickr").src[:sentences]
-    decode = DecodeConfig(beam_size=beam_size, alpha=1.0, batch_size=64)  # the peers' settings
+    decode = DecodeConfig(  # the peers' settings, and ours
+        beam_size=beam_size, alpha=1.0, batch_size=64, precision=precision, shortlist=shortlist
+    )
     translate_lines(loaded, lines[:64], decode, loaded.data.max_tokens)  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         translate_lines(loaded, lines, decode, loaded.data.max_tokens)
@@ -55,6 +60,8 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
+    parser.add_argument("--shortlist", type=int, default=0, help="decode.shortlist (decoding)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.what == "train":
@@ -63,7 +70,9 @@ def main() -> None:
         if not args.checkpoint:
             parser.error("decoding needs --checkpoint <run directory or .pt>")
         beam = 1 if args.what == "greedy" else 5
-        prof = profile_decoding(args.checkpoint, beam, args.sentences)
+        prof = profile_decoding(
+            args.checkpoint, beam, args.sentences, args.precision, args.shortlist
+        )
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
 
 

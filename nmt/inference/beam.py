@@ -231,7 +231,7 @@ def _select(
         tokens,
         index,
         coverage[index],
-        reorder(state, index),
+        reorder(state, index, memory=not bool(keep.all())),  # else rows stay in their sentence
         prefix,
     )
 

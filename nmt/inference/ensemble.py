@@ -26,8 +26,8 @@ class EnsembleState(NamedTuple):
     def mask(self) -> Tensor:
         return self.states[0].mask
 
-    def select(self, index: Tensor) -> EnsembleState:
-        return EnsembleState(tuple(state.select(index) for state in self.states))
+    def select(self, index: Tensor, memory: bool = True) -> EnsembleState:
+        return EnsembleState(tuple(state.select(index, memory) for state in self.states))
 
 
 def mean_log_probs(logits: list[Tensor]) -> Tensor:

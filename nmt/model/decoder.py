@@ -42,9 +42,17 @@ class DecoderState(NamedTuple):
     values: Tensor
     mask: Tensor
 
-    def select(self, index: Tensor) -> DecoderState:
-        """Batch rows ``index`` (K,) long of every tensor (beam back-pointers, finished rows)."""
-        return DecoderState(*(None if t is None else t.index_select(0, index) for t in self))
+    def select(self, index: Tensor, memory: bool = True) -> DecoderState:
+        """Batch rows ``index`` (K,) long of every tensor (beam back-pointers, finished rows).
+
+        ``memory=False`` leaves keys, values and mask as they are, for a caller whose row i
+        already has the memory of row ``index[i]`` (beams moving among their own sentence's
+        rows): they are the largest tensors, and only the recurrent ones change per step.
+        """
+        if memory:
+            return DecoderState(*(None if t is None else t.index_select(0, index) for t in self))
+        hidden, cell, feed = (None if t is None else t.index_select(0, index) for t in self[:3])
+        return self._replace(hidden=hidden, cell=cell, feed=feed)
 
 
 class StepOutput(NamedTuple):
@@ -78,10 +86,10 @@ class DecoderLoss(NamedTuple):
     head_attn: Tensor | None  # (B,T,h,S) for multihead attention, else None
 
 
-def reorder(state: DecoderState, index: Tensor) -> DecoderState:
+def reorder(state: DecoderState, index: Tensor, memory: bool = True) -> DecoderState:
     """Select batch rows ``index`` (K,) long of ``state``: any state with a ``select`` method
-    (one model's ``DecoderState``, or an ensemble's states together)."""
-    return state.select(index)
+    (one model's ``DecoderState``, or an ensemble's states together); ``memory``: as there."""
+    return state.select(index, memory)
 
 
 class RNNDecoder(nn.Module):

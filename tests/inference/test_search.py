@@ -312,3 +312,16 @@ def test_no_repeat_ngram_removes_repeats_the_plain_search_makes(beam_size):
 
     assert sum(repeated_ngrams(h[0].tokens, 2) for h in search(plain)) > 0
     assert all(repeated_ngrams(h.tokens, 2) == 0 for hyps in search(blocked) for h in hyps)
+
+
+def test_beams_moving_within_their_sentence_keep_its_memory_without_copying_it():
+    model = tiny_model(attention="multihead")
+    src, lens = random_src([7, 3])
+    state = model.decoder.init_state(model.encode(src, lens)).select(
+        torch.arange(2).repeat_interleave(3)  # 3 beams per sentence, as beam search starts
+    )
+    within = torch.tensor([2, 0, 0, 4, 5, 3])  # back-pointers that stay in each sentence
+    copied, kept = state.select(within), state.select(within, memory=False)
+    for name, a, b in zip(DecoderState._fields, copied, kept):
+        assert (a is None and b is None) or torch.equal(a, b), name
+    assert kept.keys is state.keys and kept.values is state.values  # not copied
