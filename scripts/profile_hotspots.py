@@ -15,9 +15,9 @@ import argparse
 import itertools
 
 import torch
+from bench import REPO, _build_run, _groups, _update, compose_preset
 from torch.profiler import ProfilerActivity, profile
 
-from bench import REPO, _build_run, _groups, _update, compose_preset
 from nmt.config import DecodeConfig
 from nmt.data.corpus import load_split
 from nmt.data.prepare import prepare
