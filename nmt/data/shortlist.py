@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nmt.data.binarized import flatten
 from nmt.data.tokenizer import SPECIAL_IDS
 from nmt.files import atomic_write
 
@@ -72,9 +73,10 @@ def build_shortlist(src, tgt, src_vocab: int, tgt_vocab: int) -> Shortlist:
     up to ``SAMPLE_PAIRS`` pairs spread evenly over it; counts are of token pairs."""
     pairs = len(src)
     chosen = np.unique(np.linspace(0, pairs - 1, min(pairs, SAMPLE_PAIRS)).astype(np.int64))
-    source_ids, source_pair = _flat([src[i] for i in chosen.tolist()])
-    target_ids, target_pair = _flat([tgt[i] for i in chosen.tolist()])
-    target_lengths = np.bincount(target_pair, minlength=len(chosen))
+    ids = np.dtype(np.int64)
+    source_ids, source_lengths = flatten([src[i] for i in chosen.tolist()], ids)
+    target_ids, target_lengths = flatten([tgt[i] for i in chosen.tolist()], ids)
+    source_pair = np.repeat(np.arange(len(chosen)), source_lengths)
     target_starts = np.cumsum(target_lengths) - target_lengths
     # every source token against every target token of its pair, as one flat index array
     repeats = target_lengths[source_pair]
@@ -92,10 +94,3 @@ def build_shortlist(src, tgt, src_vocab: int, tgt_vocab: int) -> Shortlist:
     table[source[keep], rank[keep]] = target[keep]
     frequent = np.argsort(-target_counts, kind="stable")[:FREQUENT].astype(np.int32)
     return Shortlist(table, frequent)
-
-
-def _flat(sentences: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """All ids back to back, and the index of the sentence each came from."""
-    lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
-    ids = np.fromiter((i for sentence in sentences for i in sentence), np.int64, int(lengths.sum()))
-    return ids, np.repeat(np.arange(len(sentences)), lengths)
