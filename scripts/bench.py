@@ -9,15 +9,20 @@ drift from run to run on shared machines):
    target and source+target tokens/s, updates/s, and the fraction of the matmul ceiling that
    turns into useful work (analytic multiply-adds per target token, see
    ``macs_per_target_token``);
-3. decoding test_2016_flickr with a model trained for a few minutes: "decoding only" and
-   "whole command" sentences/s for greedy and beam 5, as ../shared/docs/BENCHMARKS.md defines them.
+3. a learning curve: our 15-minute recipe trained for ``--decode-train-minutes`` (4), a
+   checkpoint every ``--curve-every`` updates, each scored on test_2016_flickr (beam 5), giving
+   ``time_to_peer_bleu_min``: the minutes until nmt reaches OpenNMT-py's 15-minute BLEU;
+4. decoding test_2016_flickr with that run's last checkpoint (or ``--checkpoint``): "decoding
+   only" and "whole command" speed and BLEU for greedy and beam 5, per precision and shortlist,
+   next to OpenNMT-py's model timed now, in this sitting (``bench_peer.py``). No speed ratio is
+   printed for a model whose BLEU is under ``--bleu-floor``.
 
 Figures, never pass/fail: the script exits 0 unless something crashed. Results land in
 bench/results.json (bench/results_cuda.json with ``--device cuda``), saved after every phase.
 Without ../shared/data/multi30k/raw it falls back to the generated corpus (same model shape,
 smaller vocabulary) and says so in the JSON (``"data": "generated"``).
 
-    python scripts/bench.py                                   # the full run, about 8-10 minutes
+    python scripts/bench.py                                   # the full run, about 12 minutes
     python scripts/bench.py --train-seconds 10 --decode-sentences 64 --decode-train-minutes 0.5
 """
 
@@ -36,12 +41,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from bench_decode import measure_decoding, run_measured
+from bench_decode import (
+    CURVE_RECIPE,
+    decode_commands,
+    decode_in_process,
+    first_reaching,
+    learning_curve,
+    run_measured,
+    shortlist_sizes,
+    source_lines,
+    train_curve_model,
+    variant_name,
+)
+from bench_peer import peer_model, peers_dir, print_ratios, time_peer_decoding
 from omegaconf import OmegaConf
 
 from nmt.commands.cli import CONFIG_DIR
 from nmt.config import Config, ModelConfig
 from nmt.data.batching import Batch, collate, epoch_batches
+from nmt.data.corpus import load_split
 from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, resolve_precision
 from nmt.model import Seq2SeqLoss, build_model, count_parameters
@@ -74,9 +92,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["fp32"],
         help="also time these: bf16 training and decoding, int8 decoding (fp32 always)",
     )
-    add("--checkpoint", help="decode with this run dir or .pt instead of training one")
+    add("--checkpoint", help="decode this run dir or .pt instead of training (and no curve)")
     add("--shortlist", type=int, default=0, help="also decode with decode.shortlist=K")
-    add("--decode-train-minutes", type=float, default=4.0, help="training for the decode model")
+    add(
+        "--decode-train-minutes",
+        type=float,
+        default=4.0,
+        help="training for the decoding model and the learning curve (default 4)",
+    )
+    add("--curve-every", type=int, default=100, help="updates between curve checkpoints")
+    add("--bleu-floor", type=float, default=30.0, help="no speed ratio for a model below it")
+    add("--peer-bleu", type=float, help="BLEU to reach when there is no peer_result.json")
+    add("--skip-peer", action="store_true", help="do not time OpenNMT-py's decoding")
     add("--decode-sentences", type=int, default=0, help="decode the first N test lines; 0 = all")
     add("--skip-decode", action="store_true", help="measure the matmul and training only")
     add("--data-root", default="../shared/data/multi30k/raw", help="relative to the repo root")
@@ -342,12 +369,13 @@ def measure_training(args: argparse.Namespace, cfg: Config, ceilings: dict, prec
     return shared | {prefix + key: value for key, value in figures.items()}
 
 
-# BENCHMARKS.md: OpenNMT-py 3.5.1 and JoeyNMT 2.3.0 on a 2-vCPU Xeon, OpenNMT-py on an AMD EPYC.
+# BENCHMARKS.md: OpenNMT-py 3.5.1 and JoeyNMT 2.3.0 on a 2-vCPU Xeon, OpenNMT-py on an AMD EPYC;
+# their training figures only (decoding is compared with OpenNMT-py timed in the same sitting).
 # Updates/s are the updates of the 15-minute budget over 900 s (start-up included).
 PEERS = {
-    "OpenNMT-py Xeon": [426, None, 2958, 5763, 2803 / 900, 3354, 476, 213, 149, 110, 512, 667],
-    "JoeyNMT Xeon": [426, None, 1529, 3108, 1407 / 900, 1648, 187, 131, 53.7, 47.8, 482, 591],
-    "OpenNMT-py EPYC": [207, 870, 1974, 3847, 1800 / 900, 3201, 256, None, 78, None, None, None],
+    "OpenNMT-py Xeon": [426, None, 2958, 5763, 2803 / 900, 3354],
+    "JoeyNMT Xeon": [426, None, 1529, 3108, 1407 / 900, 1648],
+    "OpenNMT-py EPYC": [207, 870, 1974, 3847, 1800 / 900, 3201],
 }
 PEER_KEYS = [
     "gemm_fp32_gflops",
@@ -356,17 +384,6 @@ PEER_KEYS = [
     "train_src_tgt_tokens_per_s",
     "train_steps_per_s",
     "train_peak_rss_mib",
-    "greedy_sents_per_s",
-    "greedy_command_sents_per_s",
-    "beam5_sents_per_s",
-    "beam5_command_sents_per_s",
-    "greedy_command_peak_rss_mib",
-    "beam5_command_peak_rss_mib",
-]
-VARIANTS = [  # decoding beyond float32's full output layer: (label, key suffix)
-    (f"{precision}{short}".strip(), f"{suffix}{short_suffix}")
-    for precision, suffix in (("", ""), ("bf16 ", "_bf16"), ("int8 ", "_int8"))
-    for short, short_suffix in (("", ""), ("shortlist", "_shortlist"))
 ]
 ROWS = [
     ("float32 matmul 1024^3, GFLOP/s", "gemm_fp32_gflops", "{:,.0f}"),
@@ -378,25 +395,7 @@ ROWS = [
     ("useful FLOP/s / fp32 matmul ceiling", "train_flops_fraction", "{:.2f}"),
     ("bf16 training target tokens/s", "train_bf16_tgt_tokens_per_s", "{:,.0f}"),
     ("bf16 useful FLOP/s / bf16 ceiling", "train_bf16_flops_fraction", "{:.2f}"),
-    ("greedy sentences/s, decoding only", "greedy_sents_per_s", "{:,.0f}"),
-    ("greedy sentences/s, whole command", "greedy_command_sents_per_s", "{:,.0f}"),
-    ("beam 5 sentences/s, decoding only", "beam5_sents_per_s", "{:,.1f}"),
-    ("beam 5 sentences/s, whole command", "beam5_command_sents_per_s", "{:,.1f}"),
-    ("greedy mean output length, pieces", "greedy_mean_len", "{:.2f}"),
-    ("beam 5 mean output length, pieces", "beam5_mean_len", "{:.2f}"),
-    *(
-        (f"{label or 'fp32'} {search} {what}", f"{key}{suffix}_{field}", fmt)
-        for label, suffix in VARIANTS
-        for search, key in (("greedy", "greedy"), ("beam 5", "beam5"))
-        for what, field, fmt in (
-            ("sentences/s", "sents_per_s", "{:,.1f}"),
-            ("BLEU", "bleu", "{:.2f}"),
-        )
-        if suffix or field == "bleu"  # float32's speed has its rows above
-    ),
     ("shortlist candidates per batch, median", "decode_shortlist_candidates_median", "{:,}"),
-    ("peak RSS greedy command, MiB", "greedy_command_peak_rss_mib", "{:,.0f}"),
-    ("peak RSS beam 5 command, MiB", "beam5_command_peak_rss_mib", "{:,.0f}"),
 ]
 
 
@@ -437,11 +436,6 @@ def print_table(results: dict) -> None:
             continue
         cells = [_cell(results[key], fmt)] + [_cell(p.get(key), fmt) for p in peers.values()]
         print(f"{label:<38}{cells[0]:>20}" + "".join(f"{c:>17}" for c in cells[1:]))
-    if results.get("greedy_mean_len", 2.0) < 2.0:
-        print(
-            "\nnote: the decoding model emits (almost) nothing, so its decoding speed means "
-            "little: train it longer (--decode-train-minutes) or pass --checkpoint."
-        )
     fraction = results.get("train_flops_fraction")
     if fraction is not None:
         print(
@@ -454,6 +448,61 @@ def print_table(results: dict) -> None:
 def _save(results: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def decode_variants(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(precision, shortlist) pairs to decode with: float32 first, each with and without K."""
+    precisions = ["fp32", *(p for p in args.precision if p != "fp32")]
+    return [(p, k) for p in precisions for k in ([0, args.shortlist] if args.shortlist else [0])]
+
+
+def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]) -> dict:
+    """The learning curve (unless ``--checkpoint``), then our decoding and the peer's."""
+    lines = source_lines(cfg, args.decode_sentences)
+    references = load_split(cfg.data, cfg.data.test_sets[0]).tgt[: len(lines)]
+    source = Path("bench") / f"decode_input.{cfg.data.src}"
+    source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    results: dict = {"decode_set": cfg.data.test_sets[0], "decode_sentences": len(lines)}
+    peers = peers_dir()
+    peer, peer_checkpoint, why = peer_model(peers)
+    if peer is not None:
+        results |= {"peer_bleu": peer["bleu_beam5"], "peer_result": peer}
+    elif args.peer_bleu is None:
+        print(f"note: {why}; or give --peer-bleu", flush=True)
+    if args.peer_bleu is not None:
+        results["peer_bleu"] = args.peer_bleu
+    checkpoint, recipe = args.checkpoint, "given with --checkpoint"
+    if checkpoint is None:
+        minutes = args.decode_train_minutes
+        run_dir = train_curve_model(overrides, minutes, args.curve_every, args.threads)
+        print("scoring the learning curve (beam 5, test set)", flush=True)
+        curve = learning_curve(run_dir, lines, references)
+        results["learning_curve"] = curve
+        if "peer_bleu" in results:
+            results["time_to_peer_bleu_min"] = first_reaching(curve, results["peer_bleu"])
+        checkpoint, recipe = curve[-1]["checkpoint"], f"{CURVE_RECIPE}, train.max_time={minutes:g}m"
+    print(
+        f"decoding {len(lines):,} sentences of {cfg.data.test_sets[0]} ({checkpoint})", flush=True
+    )
+    variants = decode_variants(args)
+    results |= decode_in_process(checkpoint, lines, args.device, variants, references)
+    results["decode_model"] = {
+        "path": str(checkpoint),
+        "recipe": recipe,
+        "bleu": results["decode_fp32_beam5_bleu"],
+    }
+    results |= {"decode_shortlist": args.shortlist, "decode_bleu_floor": args.bleu_floor}
+    if args.shortlist:
+        results |= shortlist_sizes(checkpoint, lines, args.shortlist)
+    for variant in dict.fromkeys([variants[0], variants[-1]]):
+        results |= decode_commands(
+            checkpoint, source, len(lines), args.threads, args.device, variant
+        )
+    if peer_checkpoint is not None and not args.skip_peer and args.device == "cpu":
+        print(f"timing OpenNMT-py's decoding ({peer_checkpoint})", flush=True)
+        results["peer_checkpoint"] = str(peer_checkpoint)
+        results |= time_peer_decoding(peers, peer_checkpoint, source, references, args.threads)
+    return results
 
 
 def main() -> None:
@@ -482,6 +531,9 @@ def main() -> None:
         results |= measure_decoding(args, cfg, overrides)
         _save(results, out)
     print_table(results)
+    if not args.skip_decode:
+        variants = [variant_name(*variant) for variant in decode_variants(args)]
+        print_ratios(results, variants, args.bleu_floor)
     print(f"\nwritten: {out}")
 
 

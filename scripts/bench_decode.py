@@ -1,17 +1,19 @@
 """The decoding half of `make bench`, and the measured subprocess runner both halves share.
 
 Decoding speed means little for an untrained model (its outputs run to the length limit or stop
-at once), so unless a checkpoint is given a peer-shape model is first trained for a few minutes
-with ``nmt-train``. Two figures per search: "decoding only" (``decoding.translate_lines`` over
+at once), so unless a checkpoint is given our 15-minute recipe (the peer shape with tied
+embeddings) is trained for a few minutes with ``nmt-train``, a checkpoint kept every so many
+updates: scored on the test set, they are the learning curve ``time_to_peer_bleu_min`` is read
+from, and the last one is the model decoded. Two figures per search: "decoding only" (``decoding.translate_lines`` over
 the loaded sentences, the peers' own timers) and "whole command" (``nmt-translate`` from process
 start to exit, imports and model loading included), as in ../shared/docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from nmt.checkpoint import load_checkpoint
 from nmt.config import Config
 from nmt.data.batching import collate, epoch_batches
 from nmt.data.corpus import load_split
@@ -29,6 +32,7 @@ from nmt.metrics import corpus_scores
 TRAIN = "from nmt.commands.cli import train; train()"
 TRANSLATE = "from nmt.commands.cli import translate; translate()"
 SEARCHES = {"greedy": 1, "beam5": 5}
+CURVE_RECIPE = "m30k_deen_15m"  # what the decoding model and time_to_peer_bleu_min train
 
 
 @dataclass
@@ -40,16 +44,20 @@ class Measured:
     returncode: int
 
 
-def run_measured(command: list[str], threads: int) -> Measured:
+def run_measured(
+    command: list[str], threads: int, env: dict | None = None, log: Path | None = None
+) -> Measured:
     """Run ``command`` with ``threads`` BLAS/OpenMP threads; time it and read its peak RSS.
 
     The peak is the child's own ``VmHWM`` (high-water mark of its resident set since its
     ``exec``), polled every 20 ms until it exits. ``ru_maxrss`` would be wrong here: Linux
     folds in the pages the forked child shared with this (large) benchmark process before exec.
     """
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    threads_env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = dict(os.environ) | threads_env | (env or {})
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env)
+    output = open(log, "w") if log else None  # noqa: SIM115 (closed below, after the wait)
+    process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
     peak_kib = 0
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -58,6 +66,8 @@ def run_measured(command: list[str], threads: int) -> Measured:
         peak_kib = max(peak_kib, _vm_hwm_kib(process.pid))
         time.sleep(0.02)
     seconds = time.perf_counter() - started
+    if output:
+        output.close()
     process.returncode = os.waitstatus_to_exitcode(status)
     return Measured(seconds, (peak_kib or usage.ru_maxrss) / 1024, process.returncode)
 
@@ -73,20 +83,28 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
-def train_decode_model(overrides: list[str], minutes: float, threads: int) -> str:
-    """Train the preset for ``minutes`` with nmt-train into bench/peer_run; return that run dir.
+def train_curve_model(overrides: list[str], minutes: float, every: int, threads: int) -> Path:
+    """Train ``CURVE_RECIPE`` for ``minutes`` (its schedule annealed over them) into
+    bench/decode_run, keeping a checkpoint at every validation (each ``every`` updates).
 
-    Validation (which writes ``best``) only happens when the budget ends; it decodes 200
-    validation sentences rather than all of them to keep the benchmark's total time down.
+    Validation decodes 200 validation sentences greedily and draws nothing, so the learning curve
+    costs little of the budget; its time still counts, as every second from process start does.
     """
-    run_dir = "bench/peer_run"
+    run_dir = Path("bench/decode_run")
+    shutil.rmtree(run_dir, ignore_errors=True)  # a curve of this run only
+    recipe = [o for o in overrides if not o.startswith("experiment=")]
     command = [
         sys.executable,
         "-c",
         TRAIN,
-        *overrides,
+        f"experiment={CURVE_RECIPE}",
+        *recipe,
         f"train.max_time={minutes:g}m",
+        f"train.val_every={every}",
+        "train.keep_checkpoints=1000",
         "train.val_sentences=200",
+        "train.plot_sentences=0",
+        "train.explore_sentences=0",
         f"hydra.run.dir={run_dir}",
     ]
     print(f"training the decoding model for {minutes:g} min: {' '.join(command[3:])}", flush=True)
@@ -94,6 +112,33 @@ def train_decode_model(overrides: list[str], minutes: float, threads: int) -> st
     if result.returncode != 0:
         raise RuntimeError(f"nmt-train exited with status {result.returncode}")
     return run_dir
+
+
+def learning_curve(run_dir: Path, lines: list[str], references: list[str]) -> list[dict]:
+    """Beam-5 test BLEU of every kept checkpoint, with the training minutes it was saved at
+    (from process start, validations included)."""
+    checkpoints = sorted(
+        (run_dir / "checkpoints").glob("step_*.pt"), key=lambda p: int(p.stem.split("_")[1])
+    )
+    curve = []
+    for path in checkpoints:
+        progress = load_checkpoint(path)["progress"]
+        loaded = load_translator(str(path))
+        decode = replace(loaded.decode, beam_size=5, n_best=1, precision="fp32", shortlist=0)
+        found = translate_lines(loaded, lines, decode, loaded.data.max_tokens)
+        outputs = [loaded.vocabs.tgt.decode(hyps[0].tokens) if hyps else "" for hyps in found]
+        bleu = corpus_scores(outputs, references)[0].value
+        minutes = progress["elapsed_s"] / 60
+        curve.append(
+            {"checkpoint": str(path), "step": progress["step"], "minutes": minutes, "bleu": bleu}
+        )
+        print(f"  {path.name}: {minutes:.2f} min, test BLEU {bleu:.2f}", flush=True)
+    return curve
+
+
+def first_reaching(curve: list[dict], bleu: float) -> float | None:
+    """Minutes of training until a checkpoint scores at least ``bleu``; None if none does."""
+    return next((point["minutes"] for point in curve if point["bleu"] >= bleu), None)
 
 
 def source_lines(cfg: Config, limit: int) -> list[str]:
@@ -107,35 +152,36 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def variant_name(precision: str, shortlist: int) -> str:
+    """``fp32``, ``int8_shortlist``...: the middle of a ``decode_<variant>_<search>_*`` key."""
+    return precision + ("_shortlist" if shortlist else "")
+
+
 def decode_in_process(
-    cfg: Config,
     checkpoint: str,
     lines: list[str],
     device: str,
-    precisions: list[str],
+    variants: list[tuple[str, int]],
     references: list[str],
-    shortlist: int = 0,
 ) -> dict:
     """Sentences/s, mean output length (pieces, EOS excluded) and BLEU of greedy and beam 5.
 
     Only ``translate_lines`` is timed, after the model is loaded and one small batch has warmed up
-    the kernels: this is the "decoding only" column of BENCHMARKS.md. Keys are ``greedy_*`` and
-    ``beam5_*`` for float32, ``greedy_<precision>_*`` and ``beam5_<precision>_*`` for
-    decode.precision=bf16 or int8, each also ``..._shortlist_*`` with ``decode.shortlist``;
-    BLEU is sacreBLEU's, detokenized, against ``references``.
+    the kernels: this is the "decoding only" column of BENCHMARKS.md. Keys are
+    ``decode_<precision>[_shortlist]_<greedy|beam5>_<sents_per_s|bleu|decode_s|mean_len>`` for
+    every (precision, shortlist) of ``variants``; BLEU is sacreBLEU's, detokenized, against
+    ``references``; the search is the checkpoint's own (alpha, max length) at beam 1 and 5.
     """
     loaded = load_translator(checkpoint, device)
     results: dict[str, float] = {}
-    lists = [0, shortlist] if shortlist else [0]
-    for (search, beam), precision, k in itertools.product(SEARCHES.items(), precisions, lists):
-        name = (
-            search + ("" if precision == "fp32" else f"_{precision}") + ("_shortlist" if k else "")
-        )
-        decode = replace(cfg.decode, beam_size=beam, n_best=1, precision=precision, shortlist=k)
-        translate_lines(loaded, lines[:8], decode, cfg.data.max_tokens)
+    for (search, beam), (precision, k) in itertools.product(SEARCHES.items(), variants):
+        name = f"decode_{variant_name(precision, k)}_{search}"
+        decode = replace(loaded.decode, beam_size=beam, n_best=1, precision=precision, shortlist=k)
+        decode = replace(decode, device=device)
+        translate_lines(loaded, lines[:8], decode, loaded.data.max_tokens)
         _sync(device)
         started = time.perf_counter()
-        found = translate_lines(loaded, lines, decode, cfg.data.max_tokens)
+        found = translate_lines(loaded, lines, decode, loaded.data.max_tokens)
         _sync(device)
         seconds = time.perf_counter() - started
         lengths = [len(hyps[0].tokens) for hyps in found if hyps]
@@ -147,11 +193,11 @@ def decode_in_process(
     return results
 
 
-def shortlist_sizes(cfg: Config, checkpoint: str, lines: list[str], shortlist: int) -> dict:
+def shortlist_sizes(checkpoint: str, lines: list[str], shortlist: int) -> dict:
     """How many of the target pieces the decoding batches' shortlists keep: min, median, max."""
     translator = load_translator(checkpoint)
-    split = encode_sources(lines, translator.vocabs, cfg.data.max_tokens)
-    frequent, size = cfg.decode.shortlist_frequent, cfg.decode.batch_size
+    split = encode_sources(lines, translator.vocabs, translator.data.max_tokens)
+    frequent, size = translator.decode.shortlist_frequent, translator.decode.batch_size
     batches = epoch_batches(split, 10**9, size, seed=None)
     sizes = sorted(
         len(translator.shortlist.candidates(collate(split, b).src.numpy(), shortlist, frequent))
@@ -166,11 +212,11 @@ def shortlist_sizes(cfg: Config, checkpoint: str, lines: list[str], shortlist: i
 
 
 def decode_commands(
-    cfg: Config, checkpoint: str, lines: list[str], threads: int, device: str
+    checkpoint: str, source: Path, lines: int, threads: int, device: str, variant: tuple[str, int]
 ) -> dict:
-    """Wall time and peak RSS of whole ``nmt-translate`` processes, decoding on ``device``."""
-    source = Path("bench") / f"decode_input.{cfg.data.src}"
-    source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    """Wall time and peak RSS of whole ``nmt-translate`` processes (start-up, model loading and
+    writing included) with the given (precision, shortlist): ``command_<variant>_<search>_*``."""
+    precision, shortlist = variant
     results: dict[str, float] = {}
     for name, beam in SEARCHES.items():
         command = [
@@ -179,44 +225,17 @@ def decode_commands(
             TRANSLATE,
             f"checkpoint={checkpoint}",
             f"input={source}",
-            f"output=bench/decode_output.{name}.{cfg.data.tgt}",
+            f"output=bench/decode_output.{name}",
             f"decode.beam_size={beam}",
-            f"decode.alpha={cfg.decode.alpha}",
-            f"decode.batch_size={cfg.decode.batch_size}",
+            f"decode.precision={precision}",
+            f"decode.shortlist={shortlist}",
             f"decode.device={device}",
-            f"max_tokens={cfg.data.max_tokens}",
         ]
         result = run_measured(command, threads)
         if result.returncode != 0:
             raise RuntimeError(f"nmt-translate ({name}) exited with status {result.returncode}")
-        results[f"{name}_command_s"] = result.seconds
-        results[f"{name}_command_sents_per_s"] = len(lines) / result.seconds
-        results[f"{name}_command_peak_rss_mib"] = result.peak_rss_mib
+        key = f"command_{variant_name(*variant)}_{name}"
+        results[f"{key}_s"] = result.seconds
+        results[f"{key}_sents_per_s"] = lines / result.seconds
+        results[f"{key}_peak_rss_mib"] = result.peak_rss_mib
     return results
-
-
-def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]) -> dict:
-    """Greedy and beam-5 speed on the preset's test set with a (briefly) trained model."""
-    checkpoint = args.checkpoint or train_decode_model(
-        overrides, args.decode_train_minutes, args.threads
-    )
-    lines = source_lines(cfg, args.decode_sentences)
-    print(
-        f"decoding {len(lines):,} sentences of {cfg.data.test_sets[0]} ({checkpoint})", flush=True
-    )
-    results = {
-        "decode_checkpoint": str(checkpoint),
-        "decode_set": cfg.data.test_sets[0],
-        "decode_sentences": len(lines),
-        "decode_batch_size": cfg.decode.batch_size,
-        "decode_alpha": cfg.decode.alpha,
-    }
-    precisions = ["fp32", *(p for p in args.precision if p != "fp32")]
-    references = load_split(cfg.data, cfg.data.test_sets[0]).tgt[: len(lines)]
-    results |= decode_in_process(
-        cfg, checkpoint, lines, args.device, precisions, references, args.shortlist
-    )
-    results["decode_shortlist"] = args.shortlist
-    if args.shortlist:
-        results |= shortlist_sizes(cfg, checkpoint, lines, args.shortlist)
-    return results | decode_commands(cfg, checkpoint, lines, args.threads, args.device)
