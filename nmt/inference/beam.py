@@ -36,7 +36,7 @@ class _Beams(NamedTuple):
     scores: Tensor  # (N,) cumulative log-probabilities (-inf marks an empty slot)
     tokens: Tensor  # (N,) the token each row feeds to the next step
     back: Tensor  # (N,) the row of the previous step each row continues (back-pointers)
-    coverage: Tensor  # (N,S) attention summed over the row's steps so far
+    coverage: Tensor  # (N,S) attention summed over the row's steps so far; (N,0) when beta = 0
     state: DecoderState  # the decoder state, N rows
     prefix: Tensor  # (N,t) each row's output so far, for no_repeat_ngram (else (N,0))
 
@@ -107,7 +107,7 @@ def search_steps(
     for t in range(int(beams.limits.max())):
         out = model.decoder.step(beams.tokens, beams.state)
         history.record(beams, out)
-        coverage = beams.coverage + out.attn.float()  # (N,S)
+        coverage = beams.coverage + out.attn.float() if cfg.beta else beams.coverage  # (N,S)
         cand = _expand(beams, out.logits, t, cfg, forced[t] if t < len(forced) else None)
         if vocabulary is not None:
             cand = cand._replace(token=vocabulary[cand.token])
@@ -125,7 +125,8 @@ def _start(model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig) -> 
     rows = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)
     scores = torch.full((batch, k), float("-inf"), device=device)
     scores[:, 0] = 0.0  # only the first slot is live, so the first K expansions all differ
-    coverage = torch.zeros(batch * k, state.mask.size(1), device=device)
+    # coverage is only summed for the coverage penalty: (B*K, 0) without one
+    coverage = torch.zeros(batch * k, state.mask.size(1) if cfg.beta else 0, device=device)
     return _Beams(
         torch.arange(batch, device=device),
         max_output_lengths(src_lens, cfg.max_len_ratio).to(device),
@@ -173,9 +174,9 @@ def _retire(
     retire = (cand.token.eq(EOS_ID) | at_limit.unsqueeze(1)) & in_top_k & cand.score.isfinite()
     sent, slot = retire.nonzero(as_tuple=True)
     rows, log_prob = cand.row[sent, slot], cand.score[sent, slot]
-    score = log_prob / length_penalty(
-        torch.full_like(log_prob, t + 1), cfg.alpha
-    ) + coverage_penalty(coverage[rows], mask[rows], cfg.beta)
+    score = log_prob / length_penalty(torch.full_like(log_prob, t + 1), cfg.alpha)
+    if cfg.beta:
+        score = score + coverage_penalty(coverage[rows], mask[rows], cfg.beta)
     for b, row, last, lp, sc in zip(
         beams.active[sent].tolist(),
         rows.tolist(),

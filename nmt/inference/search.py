@@ -107,9 +107,10 @@ def greedy(
 ) -> list[Hypothesis]:
     """Pick the most probable token at every step, for the whole batch at once.
 
-    Finished sentences leave the running batch (one ``reorder`` of the decoder state), so a few
-    long outputs do not keep the whole batch busy; each step's outputs are scattered back into
-    full (B,...) rows for ``collect_hypotheses``.
+    Finished sentences leave the running batch once an eighth of its rows have finished (one
+    ``reorder`` of the decoder state then, rather than a copy of it at every step); until then
+    they are decoded along, their outputs past EOS cut off by ``collect_hypotheses``. Each
+    step's outputs are scattered back into full (B,...) rows once rows have left.
 
     Args:
         src: (B,S) source ids with EOS, padded. src_lens: (B,) lengths.
@@ -118,30 +119,44 @@ def greedy(
         vocabulary: the ids of the logits' columns when the output layer scores a shortlist
             (``shortlist.shortlisted``); None: column i is id i.
     """
+    batch = src.size(0)
     state = model.decoder.init_state(model.encode(src, src_lens))
     limits = max_output_lengths(src_lens, max_len_ratio).to(src.device)
-    active = torch.arange(src.size(0), device=src.device)  # (A,) rows still decoding
+    active = torch.arange(batch, device=src.device)  # (A,) sentence of each row
+    running = torch.ones(batch, dtype=torch.bool, device=src.device)  # (A,) not finished
     y_prev = torch.full_like(src_lens, BOS_ID, device=src.device)
     lengths = limits.clone()  # steps taken per sentence, EOS included
-    scores = torch.zeros(src.size(0), device=src.device)
+    scores = torch.zeros(batch, device=src.device)
     history: list[tuple[Tensor, ...]] = []
     for t in range(int(limits.max())):
         out = model.decoder.step(y_prev, state)
-        log_probs = out.logits.float().log_softmax(-1)  # (A,V)
+        logits = out.logits.float()  # (A,V)
         if no_repeat_ngram and history:
+            log_probs = logits.log_softmax(-1)
             prefix = torch.stack([step[0] for step in history], 1)[active]  # (A,t)
             block_repeats(log_probs, prefix, no_repeat_ngram)
-        best, y_prev = log_probs.max(-1)
+            best, y_prev = log_probs.max(-1)
+        else:  # the winner's log-probability without writing all of them
+            top, y_prev = logits.max(-1)
+            best = top - logits.logsumexp(-1)
         if vocabulary is not None:
             y_prev = vocabulary[y_prev]
-        scores.index_add_(0, active, best)
-        history.append(_scatter_rows(src.size(0), active, y_prev, out))
-        done = (y_prev == EOS_ID) | (t + 1 >= limits[active])
+        scores.index_add_(0, active, best.masked_fill_(~running, 0.0))
+        if active.numel() == batch:  # no row has left: the step's rows are the batch's
+            history.append((y_prev, out.attn, out.context, out.head_attn))
+        else:
+            history.append(_scatter_rows(batch, active, y_prev, out))
+        done = running & ((y_prev == EOS_ID) | (t + 1 >= limits[active]))
         lengths[active[done]] = t + 1
-        if bool(done.all()):
+        running &= ~done
+        left = int(running.sum())
+        if left == 0:
             break
-        keep = (~done).nonzero().squeeze(1)
-        active, y_prev, state = active[keep], y_prev[keep], reorder(out.state, keep)
+        state = out.state
+        if left <= running.numel() * 7 // 8:
+            keep = running.nonzero().squeeze(1)
+            active, y_prev, running = active[keep], y_prev[keep], running[keep]
+            state = reorder(state, keep)
     tokens, attn, context, heads = (list(column) for column in zip(*history))
     head_attn = None if heads[0] is None else torch.stack(heads, 1)
     steps = Steps(torch.stack(tokens, 1), torch.stack(attn, 1), torch.stack(context, 1), head_attn)
