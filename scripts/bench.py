@@ -89,11 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--precision",
         choices=("fp32", "bf16", "int8"),
         nargs="+",
-        default=["fp32"],
+        default=["fp32", "int8"],
         help="also time these: bf16 training and decoding, int8 decoding (fp32 always)",
     )
     add("--checkpoint", help="decode this run dir or .pt instead of training (and no curve)")
-    add("--shortlist", type=int, default=0, help="also decode with decode.shortlist=K")
+    add("--shortlist", type=int, default=10, help="also decode with decode.shortlist=K (0: no)")
     add(
         "--decode-train-minutes",
         type=float,

@@ -4,9 +4,10 @@ Decoding speed means little for an untrained model (its outputs run to the lengt
 at once), so unless a checkpoint is given our 15-minute recipe (the peer shape with tied
 embeddings) is trained for a few minutes with ``nmt-train``, a checkpoint kept every so many
 updates: scored on the test set, they are the learning curve ``time_to_peer_bleu_min`` is read
-from, and the last one is the model decoded. Two figures per search: "decoding only" (``decoding.translate_lines`` over
-the loaded sentences, the peers' own timers) and "whole command" (``nmt-translate`` from process
-start to exit, imports and model loading included), as in ../shared/docs/BENCHMARKS.md.
+from, and the last one is the model decoded. Two figures per search: "decoding only"
+(``decoding.translate_lines`` over the loaded sentences, the peers' own timers) and "whole
+command" (``nmt-translate`` from process start to exit, imports and model loading included), as
+in ../shared/docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations

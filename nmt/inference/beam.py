@@ -152,11 +152,15 @@ def _expand(
         allowed = log_probs[:, forced].clone()
         log_probs.fill_(float("-inf"))[:, forced] = allowed
     block_repeats(log_probs, beams.prefix, cfg.no_repeat_ngram)
-    vocab = log_probs.size(-1)
-    total = (beams.scores.unsqueeze(1) + log_probs).view(-1, k * vocab)  # (A,K*V)
+    # a sentence's 2K best expansions are among its rows' own 2K best tokens: rank those
+    # (A,K*2K) instead of all (A,K*V)
+    width = min(2 * k, log_probs.size(-1))
+    row_best, row_token = log_probs.topk(width, dim=1)  # (N,w)
+    total = (beams.scores.unsqueeze(1) + row_best).view(-1, k * width)  # (A,K*w)
     score, flat = total.topk(2 * k, dim=1)  # (A,2K), sorted
     first_row = torch.arange(total.size(0), device=total.device).unsqueeze(1) * k  # (A,1)
-    return _Candidates(score, first_row + flat // vocab, flat % vocab)
+    token = row_token.view(-1, k * width).gather(1, flat)
+    return _Candidates(score, first_row + flat // width, token)
 
 
 def _retire(

@@ -83,7 +83,7 @@ class AdditiveScore(torch.autograd.Function):
     def forward(ctx, query: Tensor, keys: Tensor, v: Tensor) -> Tensor:
         """query (B,A) projected, keys (B,S,A) projected, v (A,) -> scores (B,S)."""
         ctx.save_for_backward(query, keys, v)
-        return torch.tanh(query.unsqueeze(1) + keys) @ v
+        return (query.unsqueeze(1) + keys).tanh_() @ v  # in place: (B,S,A) is the big one
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
