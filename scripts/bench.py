@@ -97,10 +97,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--decode-train-minutes",
         type=float,
-        default=4.0,
-        help="training for the decoding model and the learning curve (default 4)",
+        default=8.0,
+        help="training for the decoding model and the learning curve (default 8)",
     )
-    add("--curve-every", type=int, default=100, help="updates between curve checkpoints")
+    add("--curve-every", type=int, default=150, help="updates between curve checkpoints")
     add("--bleu-floor", type=float, default=30.0, help="no speed ratio for a model below it")
     add("--peer-bleu", type=float, help="BLEU to reach when there is no peer_result.json")
     add("--skip-peer", action="store_true", help="do not time OpenNMT-py's decoding")

@@ -72,6 +72,7 @@ def time_peer_decoding(
             *("-batch_size", "64", "-batch_type", "sents", "-max_length", "100"),
             *("-report_time", "-gpu", "-1", "-seed", "42", "-log_file", str(log)),
         ]
+        log.unlink(missing_ok=True)  # onmt_translate appends to its log file
         env = {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # as onmt.sh: its checkpoints pickle
         measured = run_measured(command, threads, env, console)
         if measured.returncode != 0:
