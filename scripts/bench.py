@@ -106,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--skip-peer", action="store_true", help="do not time OpenNMT-py's decoding")
     add("--decode-sentences", type=int, default=0, help="decode the first N test lines; 0 = all")
     add("--skip-decode", action="store_true", help="measure the matmul and training only")
+    add("--skip-train", action="store_true", help="no training speed (the matmul and decoding)")
     add("--data-root", default="../shared/data/multi30k/raw", help="relative to the repo root")
     add("--out", help="JSON path (default bench/results.json, bench/results_cuda.json)")
     add("--train-child", help=argparse.SUPPRESS)  # internal: the training process' JSON path
@@ -525,6 +526,8 @@ def main() -> None:
     results |= measure_gemm(args.device, args.gemm_seconds)
     _save(results, out)
     for precision in ["fp32", "bf16"] if "bf16" in args.precision else ["fp32"]:
+        if args.skip_train:
+            break
         results |= measure_training(args, cfg, results, precision)
         _save(results, out)
     if not args.skip_decode:
