@@ -51,7 +51,7 @@ demo: $(STAMP)
 tensorboard: $(STAMP)
 	$(PY) -m tensorboard.main --logdir $(LOGDIR) --samples_per_plugin nmt_attention=100
 
-# Speed figures (docs/BENCHMARKS.md): about 12 minutes on 2 cores, after ../shared/peers/onmt.sh.
+# Speed figures (docs/BENCHMARKS.md): about 20 minutes on 2 cores, after ../shared/peers/onmt.sh.
 # Options through ARGS, e.g. make bench ARGS="--precision bf16" (python scripts/bench.py --help).
 bench: $(STAMP)
 	$(PY) scripts/bench.py $(ARGS)
