@@ -105,6 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--bleu-floor", type=float, default=30.0, help="no speed ratio for a model below it")
     add("--peer-bleu", type=float, help="BLEU to reach when there is no peer_result.json")
     add("--skip-peer", action="store_true", help="do not time OpenNMT-py's decoding")
+    add("--repeats", type=int, default=1, help="decoding timings: the median of N runs, both")
     add("--decode-sentences", type=int, default=0, help="decode the first N test lines; 0 = all")
     add("--skip-decode", action="store_true", help="measure the matmul and training only")
     add("--skip-train", action="store_true", help="no training speed (the matmul and decoding)")
@@ -487,7 +488,8 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
         f"decoding {len(lines):,} sentences of {cfg.data.test_sets[0]} ({checkpoint})", flush=True
     )
     variants = decode_variants(args)
-    results |= decode_in_process(checkpoint, lines, args.device, variants, references)
+    results |= decode_in_process(checkpoint, lines, args.device, variants, references, args.repeats)
+    results["decode_repeats"] = args.repeats
     results["decode_model"] = {
         "path": str(checkpoint),
         "recipe": recipe,
@@ -498,12 +500,14 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
         results |= shortlist_sizes(checkpoint, lines, args.shortlist)
     for variant in dict.fromkeys([variants[0], variants[-1]]):
         results |= decode_commands(
-            checkpoint, source, len(lines), args.threads, args.device, variant
+            checkpoint, source, len(lines), args.threads, args.device, variant, args.repeats
         )
     if peer_checkpoint is not None and not args.skip_peer and args.device == "cpu":
         print(f"timing OpenNMT-py's decoding ({peer_checkpoint})", flush=True)
         results["peer_checkpoint"] = str(peer_checkpoint)
-        results |= time_peer_decoding(peers, peer_checkpoint, source, references, args.threads)
+        results |= time_peer_decoding(
+            peers, peer_checkpoint, source, references, args.threads, args.repeats
+        )
     return results
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -164,11 +165,13 @@ def decode_in_process(
     device: str,
     variants: list[tuple[str, int]],
     references: list[str],
+    repeats: int = 1,
 ) -> dict:
     """Sentences/s, mean output length (pieces, EOS excluded) and BLEU of greedy and beam 5.
 
     Only ``translate_lines`` is timed, after the model is loaded and one small batch has warmed up
-    the kernels: this is the "decoding only" column of BENCHMARKS.md. Keys are
+    the kernels: this is the "decoding only" column of BENCHMARKS.md; with ``repeats`` > 1 the
+    median of that many runs (a shared host drifts by a quarter from minute to minute). Keys are
     ``decode_<precision>[_shortlist]_<greedy|beam5>_<sents_per_s|bleu|decode_s|mean_len>`` for
     every (precision, shortlist) of ``variants``; BLEU is sacreBLEU's, detokenized, against
     ``references``; the search is the checkpoint's own (alpha, max length) at beam 1 and 5.
@@ -180,11 +183,14 @@ def decode_in_process(
         decode = replace(loaded.decode, beam_size=beam, n_best=1, precision=precision, shortlist=k)
         decode = replace(decode, device=device)
         translate_lines(loaded, lines[:8], decode, loaded.data.max_tokens)
-        _sync(device)
-        started = time.perf_counter()
-        found = translate_lines(loaded, lines, decode, loaded.data.max_tokens)
-        _sync(device)
-        seconds = time.perf_counter() - started
+        times = []
+        for _ in range(repeats):
+            _sync(device)
+            started = time.perf_counter()
+            found = translate_lines(loaded, lines, decode, loaded.data.max_tokens)
+            _sync(device)
+            times.append(time.perf_counter() - started)
+        seconds = statistics.median(times)
         lengths = [len(hyps[0].tokens) for hyps in found if hyps]
         outputs = [loaded.vocabs.tgt.decode(hyps[0].tokens) if hyps else "" for hyps in found]
         results[f"{name}_bleu"] = corpus_scores(outputs, references)[0].value
@@ -213,10 +219,17 @@ def shortlist_sizes(checkpoint: str, lines: list[str], shortlist: int) -> dict:
 
 
 def decode_commands(
-    checkpoint: str, source: Path, lines: int, threads: int, device: str, variant: tuple[str, int]
+    checkpoint: str,
+    source: Path,
+    lines: int,
+    threads: int,
+    device: str,
+    variant: tuple[str, int],
+    repeats: int = 1,
 ) -> dict:
     """Wall time and peak RSS of whole ``nmt-translate`` processes (start-up, model loading and
-    writing included) with the given (precision, shortlist): ``command_<variant>_<search>_*``."""
+    writing included) with the given (precision, shortlist): ``command_<variant>_<search>_*``,
+    the median of ``repeats`` runs."""
     precision, shortlist = variant
     results: dict[str, float] = {}
     for name, beam in SEARCHES.items():
@@ -232,9 +245,10 @@ def decode_commands(
             f"decode.shortlist={shortlist}",
             f"decode.device={device}",
         ]
-        result = run_measured(command, threads)
-        if result.returncode != 0:
-            raise RuntimeError(f"nmt-translate ({name}) exited with status {result.returncode}")
+        runs = [run_measured(command, threads) for _ in range(repeats)]
+        if any(run.returncode != 0 for run in runs):
+            raise RuntimeError(f"nmt-translate ({name}) exited with status {runs[-1].returncode}")
+        result = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
         key = f"command_{variant_name(*variant)}_{name}"
         results[f"{key}_s"] = result.seconds
         results[f"{key}_sents_per_s"] = lines / result.seconds

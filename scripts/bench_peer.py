@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 from pathlib import Path
 
 from bench_decode import SEARCHES, run_measured
@@ -50,9 +51,15 @@ def peer_model(peers: Path) -> tuple[dict | None, Path | None, str]:
 
 
 def time_peer_decoding(
-    peers: Path, checkpoint: Path, source: Path, references: list[str], threads: int
+    peers: Path,
+    checkpoint: Path,
+    source: Path,
+    references: list[str],
+    threads: int,
+    repeats: int = 1,
 ) -> dict:
-    """``peer_<search>_{sents_per_s,command_s,bleu}``: onmt_translate as onmt.sh runs it."""
+    """``peer_<search>_{sents_per_s,command_s,bleu}``: onmt_translate as onmt.sh runs it, the
+    median of ``repeats`` runs (as ours are)."""
     results = {}
     lines = len(references)
     for search, beam in SEARCHES.items():
@@ -72,18 +79,23 @@ def time_peer_decoding(
             *("-batch_size", "64", "-batch_type", "sents", "-max_length", "100"),
             *("-report_time", "-gpu", "-1", "-seed", "42", "-log_file", str(log)),
         ]
-        log.unlink(missing_ok=True)  # onmt_translate appends to its log file
         env = {"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # as onmt.sh: its checkpoints pickle
-        measured = run_measured(command, threads, env, console)
-        if measured.returncode != 0:
-            raise RuntimeError(
-                f"onmt_translate ({search}) exited with {measured.returncode}: see {console}"
-            )
-        found = re.search(r"Total translation time \(s\): ([0-9.]+)", log.read_text())
+        commands, decoding = [], []
+        for _ in range(repeats):
+            log.unlink(missing_ok=True)  # onmt_translate appends to its log file
+            measured = run_measured(command, threads, env, console)
+            if measured.returncode != 0:
+                raise RuntimeError(
+                    f"onmt_translate ({search}) exited with {measured.returncode}: see {console}"
+                )
+            found = re.search(r"Total translation time \(s\): ([0-9.]+)", log.read_text())
+            commands.append(measured.seconds)
+            decoding.append(float(found.group(1)) if found else None)
         outputs = output.read_text(encoding="utf-8").splitlines()
+        timed = None if None in decoding else statistics.median(decoding)
         results |= {
-            f"peer_{search}_sents_per_s": lines / float(found.group(1)) if found else None,
-            f"peer_{search}_command_s": measured.seconds,
+            f"peer_{search}_sents_per_s": lines / timed if timed else None,
+            f"peer_{search}_command_s": statistics.median(commands),
             f"peer_{search}_bleu": corpus_scores(outputs, references)[0].value,
         }
     return results
