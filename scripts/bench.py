@@ -9,7 +9,7 @@ drift from run to run on shared machines):
    target and source+target tokens/s, updates/s, and the fraction of the matmul ceiling that
    turns into useful work (analytic multiply-adds per target token, see
    ``macs_per_target_token``);
-3. a learning curve: our 15-minute recipe trained for ``--decode-train-minutes`` (4), a
+3. a learning curve: our 15-minute recipe trained for ``--decode-train-minutes`` (8), a
    checkpoint every ``--curve-every`` updates, each scored on test_2016_flickr (beam 5), giving
    ``time_to_peer_bleu_min``: the minutes until nmt reaches OpenNMT-py's 15-minute BLEU;
 4. decoding test_2016_flickr with that run's last checkpoint (or ``--checkpoint``): "decoding

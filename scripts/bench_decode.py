@@ -180,8 +180,9 @@ def decode_in_process(
     results: dict[str, float] = {}
     for (search, beam), (precision, k) in itertools.product(SEARCHES.items(), variants):
         name = f"decode_{variant_name(precision, k)}_{search}"
-        decode = replace(loaded.decode, beam_size=beam, n_best=1, precision=precision, shortlist=k)
-        decode = replace(decode, device=device)
+        decode = replace(
+            loaded.decode, beam_size=beam, n_best=1, precision=precision, shortlist=k, device=device
+        )
         translate_lines(loaded, lines[:8], decode, loaded.data.max_tokens)
         times = []
         for _ in range(repeats):

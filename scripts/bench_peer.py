@@ -3,7 +3,7 @@
 ``../shared/peers/onmt.sh`` trains the peer's 15-minute model on this machine and leaves it, with
 its result line ``peer_result.json``, under ``$PEERS_DIR`` (default /tmp/peers). From there this
 module takes the peer's BLEU (what ``time_to_peer_bleu_min`` aims at) and re-times its decoding
-now, next to ours: ``onmt_translate`` exactly as onmt.sh runs it, once per search, giving both
+now, next to ours: ``onmt_translate`` exactly as onmt.sh runs it, per search, giving both
 "decoding only" (its own ``-report_time`` total) and "whole command" (process start to exit).
 """
 
@@ -33,14 +33,8 @@ def peer_model(peers: Path) -> tuple[dict | None, Path | None, str]:
         return None, None, f"no {result_file}: run ../shared/peers/onmt.sh on this machine first"
     result = json.loads(result_file.read_text())
     if result.get("budget_s") != PEER_BUDGET_S:
-        return (
-            None,
-            None,
-            (
-                f"{result_file} is a {result.get('budget_s')} s run, not the 15-minute model: "
-                "run ../shared/peers/onmt.sh without BUDGET_S"
-            ),
-        )
+        why = f"{result_file} is a {result.get('budget_s')} s run, not the 15-minute model"
+        return None, None, why + ": run ../shared/peers/onmt.sh without BUDGET_S"
     checkpoints = sorted(
         (peers / f"onmt_run_{PEER_BUDGET_S}").glob("model_step_*.pt"),
         key=lambda path: int(path.stem.rsplit("_", 1)[1]),
