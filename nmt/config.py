@@ -99,6 +99,7 @@ class ModelConfig:
     temperature: float = 1.0  # softmax temperature tau
     hard_estimator: str = "straight_through"  # straight_through | sample
     dropout: float = 0.2
+    word_dropout: float = 0.0  # training: chance that an input token is read as <unk>
     tie_embeddings: bool = False  # share target embedding and output projection
 
     def __post_init__(self) -> None:
@@ -111,8 +112,9 @@ class ModelConfig:
         for option in ("emb_dim", "enc_hidden", "enc_layers", "dec_hidden", "dec_layers", "heads"):
             check_positive(f"model.{option}", getattr(self, option))
         check_positive("model.temperature", self.temperature)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"model.dropout={self.dropout} must be in [0, 1)")
+        for option in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, option) < 1.0:
+                raise ValueError(f"model.{option}={getattr(self, option)} must be in [0, 1)")
 
 
 ATTENTIONS = ("bahdanau", "dot", "general", "concat", "scaled_dot", "cosine", "multihead")
@@ -141,6 +143,7 @@ class TrainConfig:
     plateau_patience: int = 2  # validations without improvement before the lr is cut
     clip_norm: float = 1.0  # 0 = no clipping
     label_smoothing: float = 0.0
+    ema: float = 0.0  # decay of the weights' moving average that validates and decodes; 0 = off
     accum_steps: int = 1  # batches per update
     sampling_prob: float = 0.0  # scheduled sampling: chance to feed the model's own prediction
     nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss or gradient does
@@ -169,6 +172,8 @@ class TrainConfig:
             check_positive(f"train.{option}", getattr(self, option))
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"train.label_smoothing={self.label_smoothing} must be in [0, 1)")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"train.ema={self.ema} must be in [0, 1): a decay such as 0.999, or 0")
         if not 0.0 <= self.sampling_prob <= 1.0:
             raise ValueError(f"train.sampling_prob={self.sampling_prob} must be in [0, 1]")
         if self.max_time is not None:

@@ -1,6 +1,7 @@
 """Where the time goes: torch.profiler tables for peer-shape training and for decoding.
 
     python scripts/profile_hotspots.py train                       # 30 updates after 10 warm-up
+    python scripts/profile_hotspots.py train experiment=m30k_deen_15m train.precision=bf16
     python scripts/profile_hotspots.py greedy --checkpoint <run>   # test_2016_flickr, batches of 64
     python scripts/profile_hotspots.py beam5 --checkpoint <run>
     python scripts/profile_hotspots.py beam5 --checkpoint <run> --precision int8 --shortlist 10
@@ -24,10 +25,12 @@ from nmt.data.prepare import prepare
 from nmt.inference.decoding import load_translator, translate_lines
 
 
-def profile_training(updates: int, warmup: int) -> profile:
-    overrides = ["experiment=m30k_peer", f"data.root={REPO / '../shared/data/multi30k/raw'}"]
-    cfg = compose_preset(overrides)
-    run = _build_run(cfg, prepare(cfg.data))
+def profile_training(updates: int, warmup: int, overrides: list[str]) -> profile:
+    root = REPO / "../shared/data/multi30k/raw"
+    cfg = compose_preset(
+        ["experiment=m30k_peer", f"data.root={root}", "train.device=cpu", *overrides]
+    )
+    run = _build_run(cfg, prepare(cfg.data, [], log=lambda _: None))
     run.model.train()
     groups = _groups(run)
     for group, _ in itertools.islice(groups, warmup):
@@ -62,10 +65,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32")
     parser.add_argument("--shortlist", type=int, default=0, help="decode.shortlist (decoding)")
+    parser.add_argument(
+        "overrides", nargs="*", help="config overrides for training, e.g. experiment=m30k_deen_15m"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.what == "train":
-        prof = profile_training(args.updates, warmup=10)
+        prof = profile_training(args.updates, warmup=10, overrides=args.overrides)
     else:
         if not args.checkpoint:
             parser.error("decoding needs --checkpoint <run directory or .pt>")

@@ -66,6 +66,8 @@ def test_files_and_hub_sources_require_their_location():
         ("data.spm_type", "word", "data.spm_type='word'"),
         ("data.tgt", "en", "data.src and data.tgt are both"),
         ("decode.n_best", "9", "decode.n_best=9 exceeds"),
+        ("train.ema", "1.0", r"train.ema=1.0 must be in \[0, 1\)"),
+        ("model.word_dropout", "-0.1", r"model.word_dropout=-0.1 must be in \[0, 1\)"),
     ],
 )
 def test_closed_choices_are_checked_at_start_up(option, value, message):

@@ -47,6 +47,6 @@ def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
     encoder = RNNEncoder(cfg, src_vocab)
     decoder_class = BahdanauDecoder if cfg.decoder == "bahdanau" else LuongDecoder
     decoder = decoder_class(cfg, tgt_vocab, build_attention(cfg))
-    model = Seq2Seq(encoder, decoder)
+    model = Seq2Seq(encoder, decoder, cfg.word_dropout)
     init_parameters(model)
     return model

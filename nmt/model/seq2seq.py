@@ -8,19 +8,27 @@ Shapes: B batch, S source length, T target length.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
+from nmt.config import EOS_ID, UNK_ID
 from nmt.model.decoder import DecoderLoss, DecoderOutput, RNNDecoder
 from nmt.model.encoder import EncoderOutput, RNNEncoder
 
 
 class Seq2Seq(nn.Module):
-    """An ``RNNEncoder`` followed by an attentional ``RNNDecoder``."""
+    """An ``RNNEncoder`` followed by an attentional ``RNNDecoder``.
 
-    def __init__(self, encoder: RNNEncoder, decoder: RNNDecoder) -> None:
+    ``word_dropout`` (training only): each source and target-input token is read as <unk> with
+    this chance, so the model cannot lean on any single word (Bowman et al., 2016; Sennrich et
+    al., 2016 drop whole words the same way).
+    """
+
+    def __init__(self, encoder: RNNEncoder, decoder: RNNDecoder, word_dropout: float = 0.0) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
+        self.word_dropout = word_dropout
 
     def encode(self, src: Tensor, src_lens: Tensor) -> EncoderOutput:
         """src (B,S) long padded with PAD_ID, src_lens (B,) long -> EncoderOutput."""
@@ -40,7 +48,15 @@ class Seq2Seq(nn.Module):
     ) -> DecoderLoss:
         """Training's objective: the summed cross-entropy of tgt_out (B,T), through the fused
         output layer (no (B,T,V) logits held), with the attention that produced it."""
+        if self.training and self.word_dropout:
+            src, tgt_in = drop_words(src, self.word_dropout), drop_words(tgt_in, self.word_dropout)
         return self.decoder.loss(tgt_in, self.encode(src, src_lens), tgt_out, label_smoothing)
+
+
+def drop_words(tokens: Tensor, chance: float) -> Tensor:
+    """``tokens`` with each real token (not PAD, BOS or EOS) replaced by UNK_ID with ``chance``."""
+    dropped = torch.rand(tokens.shape, device=tokens.device) < chance
+    return tokens.masked_fill(dropped & (tokens > EOS_ID), UNK_ID)
 
 
 class Seq2SeqLoss(nn.Module):

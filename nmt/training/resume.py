@@ -53,13 +53,16 @@ def config_for_resume(cfg: Config, resumed: dict) -> Config:
 
 
 def restore(run: Run, resumed: dict) -> None:
-    """Weights, optimizer, schedule, loss scale, counters and this rank's random state.
+    """Weights (and their average), optimizer, schedule, loss scale, counters and this rank's
+    random state.
 
     On a different number of ranks the position in the epoch is re-planned: each rank's count
     of batches becomes the new ranks' share of the same batches, so no data is skipped.
     """
     dist = run.dist
-    run.model.load_state_dict(resumed["model"])
+    run.model.load_state_dict(resumed.get("train_model", resumed["model"]))
+    if run.ema is not None:  # a run without train.ema before starts its average here
+        run.ema.load_state_dict(resumed["model"])
     run.optimizer.load_state_dict(resumed["optimizer"])
     run.schedule.load_state_dict(resumed["schedule"])
     if resumed.get("scaler"):

@@ -11,6 +11,7 @@ import logging
 import random
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,11 +33,12 @@ from nmt.data.prepare import PreparedCorpus, prepare
 from nmt.device import Distributed, gather_objects, training_device
 from nmt.files import remove_temporaries
 from nmt.model import Seq2Seq, Seq2SeqLoss, build_model, count_parameters
+from nmt.training.ema import WeightAverage
 from nmt.training.optim import LearningRate, build_optimizer
 from nmt.training.progress import Progress, StopRequested, budget_spent, stop_reason
 from nmt.training.resume import checkpoint_to_resume, config_for_resume, restore
 from nmt.training.run_log import RunLog
-from nmt.training.update import Update, train_step
+from nmt.training.update import skip_reason, train_step
 from nmt.training.validate import ValidationResult, validate
 
 log = logging.getLogger("nmt")
@@ -59,6 +61,7 @@ class Run:
     precision: str  # train.precision with ``auto`` resolved for ``device``
     progress: Progress = field(default_factory=Progress)
     last: ValidationResult | None = None
+    ema: WeightAverage | None = None  # train.ema: what validation and checkpoints use
 
 
 @dataclass
@@ -115,6 +118,7 @@ def train(cfg: Config, run_dir: Path, started_at: float | None = None) -> TrainR
         device,
         precision,
         Progress(world=dist.world),
+        ema=WeightAverage(model, cfg.train.ema) if cfg.train.ema else None,
     )
     if resumed is not None:
         restore(run, resumed)
@@ -157,6 +161,8 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
             if progress.step == first_step:
                 log.info(f"first update done {time.monotonic() - started_at:.1f} s after start")
             progress.step += 1
+            if run.ema is not None:
+                run.ema.update(run.model, progress.step)
             progress.tgt_tokens += update.tokens
             window["tokens"] += update.tokens
             window["loss"] += update.loss * update.tokens
@@ -166,7 +172,7 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
             skipped = 0
         else:
             skipped += 1
-            reason = _skip(run, update, skipped)
+            reason = skip_reason(run, update, skipped)
             if reason is not None:
                 break
         progress.elapsed_s = time.monotonic() - clock
@@ -187,26 +193,6 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
     )
     run.log.finish(run.cfg, run.last)
     return reason
-
-
-def _skip(run: Run, update: Update, skipped: int) -> str | None:
-    """Note an update that was not applied; a reason to stop when it is a fault to stop on."""
-    tc, step = run.cfg.train, run.progress.step + 1
-    if update.overflow:
-        log.info(
-            f"fp16 overflow at step {step}: update skipped, loss scale now "
-            f"{run.scaler.get_scale():g}"
-        )
-    elif tc.nonfinite == "stop":
-        return f"stopping: non-finite loss or gradient at step {step}"
-    else:
-        log.warning(f"skipped a batch at step {step}: non-finite loss or gradient")
-    if skipped >= tc.max_skipped:
-        return (
-            f"stopping: {skipped} updates in a row were skipped (train.max_skipped="
-            f"{tc.max_skipped}): the loss or the gradients keep overflowing or being non-finite"
-        )
-    return None
 
 
 def _epoch_batches(run: Run) -> list[list[int]]:
@@ -249,15 +235,16 @@ def _log_window(run: Run, window: dict, lr: float, grad_norm: float, bar: tqdm) 
 def _validate_and_save(run: Run) -> str | None:
     """Validate, log, write ``last`` (and ``best`` on improvement); returns an early-stop reason."""
     tc, progress = run.cfg.train, run.progress
-    result = validate(
-        run.model,
-        run.corpus,
-        run.cfg.decode,
-        tc.val_sentences,
-        tc.plot_sentences,
-        run.device,
-        tc.explore_sentences if run.dist.is_main else 0,
-    )
+    with run.ema.applied(run.model) if run.ema is not None else nullcontext():
+        result = validate(
+            run.model,
+            run.corpus,
+            run.cfg.decode,
+            tc.val_sentences,
+            tc.plot_sentences,
+            run.device,
+            tc.explore_sentences if run.dist.is_main else 0,
+        )
     value = result.metric(tc.metric)
     run.schedule.validated(value)
     improved, early = progress.record(value, tc)
@@ -291,6 +278,10 @@ def _save(run: Run, name: str, full: bool) -> None:
     )
     if full:
         payload["scaler"] = run.scaler.state_dict()
+    if run.ema is not None:  # inference reads the average; a resume needs the trained weights too
+        if full:
+            payload["train_model"] = payload["model"]
+        payload["model"] = run.ema.state_dict(run.model)
     if run.corpus.shortlist is not None:  # what decode.shortlist reads
         arrays = run.corpus.shortlist.to_arrays()
         payload["shortlist"] = {name: torch.from_numpy(array) for name, array in arrays.items()}

@@ -8,6 +8,7 @@ loss, or a non-finite gradient without loss scaling, is a real fault: ``train.no
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from nmt.training.scheduled_sampling import sampled_inputs
 
 if TYPE_CHECKING:
     from nmt.training.train import Run
+
+log = logging.getLogger("nmt")
 
 
 @dataclass(frozen=True)
@@ -78,3 +81,23 @@ def train_step(run: Run, group: list[Batch]) -> Update:
     run.scaler.update()  # lowers the scale after an overflow
     overflow = run.scaler.is_enabled() and math.isfinite(total) and not applied
     return Update(total, tokens, grad_norm, applied, overflow)
+
+
+def skip_reason(run: Run, update: Update, skipped: int) -> str | None:
+    """Note an update that was not applied; a reason to stop when it is a fault to stop on."""
+    tc, step = run.cfg.train, run.progress.step + 1
+    if update.overflow:
+        log.info(
+            f"fp16 overflow at step {step}: update skipped, loss scale now "
+            f"{run.scaler.get_scale():g}"
+        )
+    elif tc.nonfinite == "stop":
+        return f"stopping: non-finite loss or gradient at step {step}"
+    else:
+        log.warning(f"skipped a batch at step {step}: non-finite loss or gradient")
+    if skipped >= tc.max_skipped:
+        return (
+            f"stopping: {skipped} updates in a row were skipped (train.max_skipped="
+            f"{tc.max_skipped}): the loss or the gradients keep overflowing or being non-finite"
+        )
+    return None

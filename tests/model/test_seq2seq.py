@@ -10,8 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nmt.config import ATTENTIONS, BOS_ID, EOS_ID, PAD_ID, ModelConfig
+from nmt.config import ATTENTIONS, BOS_ID, EOS_ID, PAD_ID, UNK_ID, ModelConfig
 from nmt.model import Seq2Seq, build_model, count_parameters
+from nmt.model.seq2seq import drop_words
 
 VOCAB = 12  # 4 special ids + 8 symbols
 
@@ -101,3 +102,32 @@ def test_model_imports_no_hydra_matplotlib_or_tensorboard() -> None:
         "assert set(ours) <= {'nmt', 'nmt.config'} | {m for m in ours if m.startswith('nmt.model')}"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_word_dropout_replaces_only_real_tokens_at_the_asked_rate() -> None:
+    torch.manual_seed(0)
+    specials = torch.tensor([PAD_ID, BOS_ID, EOS_ID, UNK_ID]).repeat(5000)
+    words = torch.randint(4, 100, (100_000,))
+    assert torch.equal(drop_words(specials, 0.5), specials)
+    dropped = drop_words(words, 0.3)
+    changed = dropped != words
+    assert torch.all(dropped[changed] == UNK_ID)
+    assert abs(changed.float().mean().item() - 0.3) < 0.01
+
+
+def test_word_dropout_trains_on_the_dropped_tokens_and_is_off_in_eval() -> None:
+    gen = torch.Generator().manual_seed(0)
+    src, src_lens, tgt_in, tgt_out, _ = reversal_batch(8, gen)
+    cfg = ModelConfig(emb_dim=16, enc_hidden=16, dec_hidden=32, dropout=0.0, word_dropout=0.4)
+    model = build_model(cfg, VOCAB, VOCAB)
+    torch.manual_seed(3)
+    trained = model.loss(src, src_lens, tgt_in, tgt_out).loss
+    torch.manual_seed(3)  # the same draws, made by hand, into a model without word dropout
+    dropped_src, dropped_tgt = drop_words(src, 0.4), drop_words(tgt_in, 0.4)
+    model.word_dropout = 0.0
+    by_hand = model.loss(dropped_src, src_lens, dropped_tgt, tgt_out).loss
+    clean = model.loss(src, src_lens, tgt_in, tgt_out).loss
+    assert torch.allclose(trained, by_hand) and not torch.allclose(trained, clean)
+    model.word_dropout = 0.4
+    model.eval()
+    assert torch.allclose(model.loss(src, src_lens, tgt_in, tgt_out).loss, clean)

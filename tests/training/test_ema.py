@@ -1,0 +1,82 @@
+"""train.ema: the moving average against a hand loop, what checkpoints hold, exact resume."""
+
+from __future__ import annotations
+
+import torch
+from conftest import tiny_config
+from torch import nn
+
+import nmt.training.train as train_module
+from nmt.checkpoint import load_checkpoint
+from nmt.training.ema import WeightAverage, ema_decay
+from nmt.training.train import train
+
+
+def test_the_average_follows_the_formula_step_by_step():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    average = WeightAverage(model, decay=0.9)
+    expected = {
+        n: t.clone().double() for n, t in model.state_dict().items() if t.is_floating_point()
+    }
+    for step in range(1, 6):
+        with torch.no_grad():
+            for param in model.parameters():
+                param.add_(torch.randn_like(param))
+        average.update(model, step)
+        decay = min(0.9, (1 + step) / (10 + step))
+        for name, tensor in model.state_dict().items():
+            if name in expected:
+                expected[name] = decay * expected[name] + (1 - decay) * tensor.double()
+    assert ema_decay(0.9, 1) == 2 / 11 and ema_decay(0.9, 1000) == 0.9
+    state = average.state_dict(model)
+    for name, value in expected.items():
+        assert torch.allclose(state[name].double(), value, atol=1e-6), name
+    assert torch.equal(state["1.num_batches_tracked"], model.state_dict()["1.num_batches_tracked"])
+
+
+def test_applied_swaps_the_average_in_and_puts_the_trained_weights_back():
+    model = nn.Linear(3, 2)
+    average = WeightAverage(model, decay=0.5)
+    trained = {n: t.clone() for n, t in model.state_dict().items()}
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    average.update(model, step=100)
+    moved = {n: t.clone() for n, t in model.state_dict().items()}
+    with average.applied(model):
+        assert torch.allclose(model.weight, trained["weight"] + 0.5)
+    assert all(torch.equal(model.state_dict()[n], moved[n]) for n in moved)
+
+
+def test_validation_and_checkpoints_use_the_average_and_last_keeps_the_trained_weights(
+    tmp_path, monkeypatch
+):
+    seen = []
+    real_validate = train_module.validate
+
+    def validate(model, *args):
+        seen.append(model.decoder.out.bias.detach().clone())
+        return real_validate(model, *args)
+
+    monkeypatch.setattr(train_module, "validate", validate)
+    result = train(tiny_config(tmp_path, ema=0.99), tmp_path / "run")
+    last = load_checkpoint(tmp_path / "run", prefer="last")
+    trained = result.model.state_dict()
+    assert all(torch.equal(last["train_model"][n], t) for n, t in trained.items())
+    bias = "decoder.out.bias"
+    assert not torch.equal(last["model"][bias], trained[bias])
+    assert torch.equal(seen[-1], last["model"][bias])  # the last validation saw the average
+    assert "train_model" not in load_checkpoint(tmp_path / "run", prefer="best")
+
+
+def test_resume_continues_the_weights_and_their_average_bit_for_bit(tmp_path):
+    straight = tiny_config(tmp_path, max_steps=12, ema=0.95)
+    train(straight, tmp_path / "straight")
+    train(tiny_config(tmp_path, max_steps=6, ema=0.95), tmp_path / "first")
+    resume = tiny_config(tmp_path, max_steps=12, ema=0.95, resume=str(tmp_path / "first"))
+    train(resume, tmp_path / "second")
+    a = load_checkpoint(tmp_path / "straight", prefer="last")
+    b = load_checkpoint(tmp_path / "second", prefer="last")
+    for key in ("model", "train_model"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), (key, name)
