@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import torch
-from conftest import tiny_config
+from conftest import REPO, tiny_config
 from torch import nn
 
 import nmt.training.train as train_module
 from nmt.checkpoint import load_checkpoint
+from nmt.inference.decoding import load_translator
 from nmt.training.ema import WeightAverage, ema_decay
 from nmt.training.train import train
 
@@ -80,3 +84,20 @@ def test_resume_continues_the_weights_and_their_average_bit_for_bit(tmp_path):
     for key in ("model", "train_model"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), (key, name)
+
+
+def test_the_trained_weights_script_writes_them_as_a_checkpoint_of_their_own(tmp_path):
+    result = train(tiny_config(tmp_path, ema=0.9), tmp_path / "run")
+    out = tmp_path / "trained.pt"
+    script = REPO / "scripts" / "trained_weights.py"
+    subprocess.run([sys.executable, script, tmp_path / "run", out], check=True)
+    trained = load_checkpoint(out)
+    assert "train_model" not in trained and "optimizer" not in trained
+    assert all(torch.equal(trained["model"][n], t) for n, t in result.model.state_dict().items())
+    load_translator(str(out))  # and every command reads it as it reads any checkpoint
+    refused = subprocess.run(
+        [sys.executable, script, tmp_path / "run" / "checkpoints" / "best.pt", out],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "only the last.pt of a run trained with" in refused.stderr
