@@ -22,44 +22,49 @@ def ema_decay(decay: float, step: int) -> float:
 
 
 class WeightAverage:
-    """Float32 shadow copies of a model's floating-point parameters and buffers."""
+    """Float32 shadow copies of a model's floating-point parameters and buffers.
+
+    The model's tensors are looked up once: training updates them in place. A tensor under two
+    names (tied embeddings) is averaged once, under the first.
+    """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.names = [n for n, t in model.state_dict().items() if t.is_floating_point()]
-        self.shadow = {n: t.detach().float().clone() for n, t in self._tensors(model).items()}
-
-    def _tensors(self, model: nn.Module) -> dict[str, Tensor]:
-        state = model.state_dict(keep_vars=True)  # tied weights appear under both names
-        return {name: state[name] for name in self.names}
+        self.model, self.decay = model, decay
+        self.live: dict[str, Tensor] = {}  # name -> the model's own tensor
+        self.alias: dict[str, str] = {}  # every floating-point name -> its name in ``live``
+        first: dict[int, str] = {}
+        for name, tensor in model.state_dict(keep_vars=True).items():
+            if tensor.is_floating_point():
+                self.alias[name] = first.setdefault(id(tensor), name)
+                if self.alias[name] == name:
+                    self.live[name] = tensor
+        self.shadow = {n: t.detach().float().clone() for n, t in self.live.items()}
 
     @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
+    def update(self, step: int) -> None:
         """Move the average towards the model's current weights after update ``step``."""
-        current = [t.detach().float() for t in self._tensors(model).values()]
-        weight = 1.0 - ema_decay(self.decay, step)
-        torch._foreach_lerp_(list(self.shadow.values()), current, weight)
+        current = [t.detach().float() for t in self.live.values()]
+        torch._foreach_lerp_(list(self.shadow.values()), current, 1.0 - ema_decay(self.decay, step))
 
-    def state_dict(self, model: nn.Module) -> dict[str, Tensor]:
+    def state_dict(self) -> dict[str, Tensor]:
         """``model.state_dict()`` with the averaged tensors in place of the trained ones."""
-        state = model.state_dict()
-        return state | {n: self.shadow[n].to(state[n].dtype).clone() for n in self.names}
+        state = self.model.state_dict()
+        return state | {n: self.shadow[a].to(state[n].dtype) for n, a in self.alias.items()}
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        for name in self.names:
-            self.shadow[name].copy_(state[name])
+        for name, shadow in self.shadow.items():
+            shadow.copy_(state[name])
 
     @contextmanager
-    def applied(self, model: nn.Module) -> Iterator[None]:
-        """Run the block with the averaged weights in ``model``, the trained ones put back after."""
-        tensors = self._tensors(model)
-        saved = {n: t.detach().clone() for n, t in tensors.items()}
+    def applied(self) -> Iterator[None]:
+        """Run the block with the averaged weights in the model, the trained ones put back after."""
+        saved = {n: t.detach().clone() for n, t in self.live.items()}
         with torch.no_grad():
-            for name, tensor in tensors.items():
+            for name, tensor in self.live.items():
                 tensor.copy_(self.shadow[name])
         try:
             yield
         finally:
             with torch.no_grad():
-                for name, tensor in tensors.items():
+                for name, tensor in self.live.items():
                     tensor.copy_(saved[name])

@@ -162,7 +162,7 @@ def _loop(run: Run, stop: StopRequested, started_at: float) -> str:
                 log.info(f"first update done {time.monotonic() - started_at:.1f} s after start")
             progress.step += 1
             if run.ema is not None:
-                run.ema.update(run.model, progress.step)
+                run.ema.update(progress.step)
             progress.tgt_tokens += update.tokens
             window["tokens"] += update.tokens
             window["loss"] += update.loss * update.tokens
@@ -235,7 +235,7 @@ def _log_window(run: Run, window: dict, lr: float, grad_norm: float, bar: tqdm) 
 def _validate_and_save(run: Run) -> str | None:
     """Validate, log, write ``last`` (and ``best`` on improvement); returns an early-stop reason."""
     tc, progress = run.cfg.train, run.progress
-    with run.ema.applied(run.model) if run.ema is not None else nullcontext():
+    with run.ema.applied() if run.ema is not None else nullcontext():
         result = validate(
             run.model,
             run.corpus,
@@ -281,7 +281,7 @@ def _save(run: Run, name: str, full: bool) -> None:
     if run.ema is not None:  # inference reads the average; a resume needs the trained weights too
         if full:
             payload["train_model"] = payload["model"]
-        payload["model"] = run.ema.state_dict(run.model)
+        payload["model"] = run.ema.state_dict()
     if run.corpus.shortlist is not None:  # what decode.shortlist reads
         arrays = run.corpus.shortlist.to_arrays()
         payload["shortlist"] = {name: torch.from_numpy(array) for name, array in arrays.items()}

@@ -11,7 +11,9 @@ from torch import nn
 
 import nmt.training.train as train_module
 from nmt.checkpoint import load_checkpoint
+from nmt.config import ModelConfig
 from nmt.inference.decoding import load_translator
+from nmt.model import build_model
 from nmt.training.ema import WeightAverage, ema_decay
 from nmt.training.train import train
 
@@ -27,16 +29,29 @@ def test_the_average_follows_the_formula_step_by_step():
         with torch.no_grad():
             for param in model.parameters():
                 param.add_(torch.randn_like(param))
-        average.update(model, step)
+        average.update(step)
         decay = min(0.9, (1 + step) / (10 + step))
         for name, tensor in model.state_dict().items():
             if name in expected:
                 expected[name] = decay * expected[name] + (1 - decay) * tensor.double()
     assert ema_decay(0.9, 1) == 2 / 11 and ema_decay(0.9, 1000) == 0.9
-    state = average.state_dict(model)
+    state = average.state_dict()
     for name, value in expected.items():
         assert torch.allclose(state[name].double(), value, atol=1e-6), name
     assert torch.equal(state["1.num_batches_tracked"], model.state_dict()["1.num_batches_tracked"])
+
+
+def test_tied_weights_are_averaged_once_and_saved_under_both_names():
+    cfg = ModelConfig(emb_dim=8, enc_hidden=8, dec_hidden=16, tie_embeddings=True)
+    model = build_model(cfg, 20, 20)
+    average = WeightAverage(model, decay=0.5)
+    assert "decoder.embed.weight" in average.shadow and "decoder.out.weight" not in average.shadow
+    with torch.no_grad():
+        model.decoder.embed.weight.add_(2.0)
+    average.update(step=100)
+    state = average.state_dict()
+    assert torch.equal(state["decoder.out.weight"], state["decoder.embed.weight"])
+    assert torch.allclose(state["decoder.out.weight"], model.decoder.out.weight - 1.0)
 
 
 def test_applied_swaps_the_average_in_and_puts_the_trained_weights_back():
@@ -45,9 +60,9 @@ def test_applied_swaps_the_average_in_and_puts_the_trained_weights_back():
     trained = {n: t.clone() for n, t in model.state_dict().items()}
     with torch.no_grad():
         model.weight.add_(1.0)
-    average.update(model, step=100)
+    average.update(step=100)
     moved = {n: t.clone() for n, t in model.state_dict().items()}
-    with average.applied(model):
+    with average.applied():
         assert torch.allclose(model.weight, trained["weight"] + 0.5)
     assert all(torch.equal(model.state_dict()[n], moved[n]) for n in moved)
 
