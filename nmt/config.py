@@ -218,9 +218,10 @@ class DecodeConfig:
     shortlist: int = 0  # 0 = the whole output layer; k: each batch's candidates, k per source piece
     shortlist_frequent: int = 500  # ... plus this many of the most frequent target pieces
     device: str = "auto"  # auto | cpu | cuda: where nmt-translate and nmt-evaluate search
+    workers: int = 1  # CPU: processes decoding batches in parallel, sharing torch's threads
 
     def __post_init__(self) -> None:
-        for option in ("beam_size", "max_len_ratio", "n_best", "batch_size"):
+        for option in ("beam_size", "max_len_ratio", "n_best", "batch_size", "workers"):
             check_positive(f"decode.{option}", getattr(self, option))
         if not 0 <= self.shortlist <= 100:
             raise ValueError(f"decode.shortlist={self.shortlist} must be in [0, 100] (0 = off)")

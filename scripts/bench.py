@@ -95,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add("--checkpoint", help="decode this run dir or .pt instead of training (and no curve)")
     add("--shortlist", type=int, default=10, help="also decode with decode.shortlist=K (0: no)")
+    add("--greedy-workers", type=int, default=2, help="decode.workers of greedy (default 2)")
+    add("--beam-workers", type=int, default=1, help="decode.workers of beam 5 (default 1)")
     add(
         "--decode-train-minutes",
         type=float,
@@ -488,8 +490,11 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
         f"decoding {len(lines):,} sentences of {cfg.data.test_sets[0]} ({checkpoint})", flush=True
     )
     variants = decode_variants(args)
-    results |= decode_in_process(checkpoint, lines, args.device, variants, references, args.repeats)
-    results["decode_repeats"] = args.repeats
+    workers = {"greedy": args.greedy_workers, "beam5": args.beam_workers}
+    results |= decode_in_process(
+        checkpoint, lines, args.device, variants, references, args.repeats, workers
+    )
+    results |= {"decode_repeats": args.repeats, "decode_workers": workers}
     results["decode_model"] = {
         "path": str(checkpoint),
         "recipe": recipe,
@@ -500,7 +505,14 @@ def measure_decoding(args: argparse.Namespace, cfg: Config, overrides: list[str]
         results |= shortlist_sizes(checkpoint, lines, args.shortlist)
     for variant in dict.fromkeys([variants[0], variants[-1]]):
         results |= decode_commands(
-            checkpoint, source, len(lines), args.threads, args.device, variant, args.repeats
+            checkpoint,
+            source,
+            len(lines),
+            args.threads,
+            args.device,
+            variant,
+            args.repeats,
+            workers,
         )
     if peer_checkpoint is not None and not args.skip_peer and args.device == "cpu":
         print(f"timing OpenNMT-py's decoding ({peer_checkpoint})", flush=True)

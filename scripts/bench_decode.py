@@ -166,12 +166,14 @@ def decode_in_process(
     variants: list[tuple[str, int]],
     references: list[str],
     repeats: int = 1,
+    workers: dict[str, int] | None = None,
 ) -> dict:
     """Sentences/s, mean output length (pieces, EOS excluded) and BLEU of greedy and beam 5.
 
     Only ``translate_lines`` is timed, after the model is loaded and one small batch has warmed up
     the kernels: this is the "decoding only" column of BENCHMARKS.md; with ``repeats`` > 1 the
-    median of that many runs (a shared host drifts by a quarter from minute to minute). Keys are
+    median of that many runs (a shared host drifts by a quarter from minute to minute);
+    ``workers``: the ``decode.workers`` of each search (default 1). Keys are
     ``decode_<precision>[_shortlist]_<greedy|beam5>_<sents_per_s|bleu|decode_s|mean_len>`` for
     every (precision, shortlist) of ``variants``; BLEU is sacreBLEU's, detokenized, against
     ``references``; the search is the checkpoint's own (alpha, max length) at beam 1 and 5.
@@ -184,6 +186,7 @@ def decode_in_process(
             loaded.decode, beam_size=beam, n_best=1, precision=precision, shortlist=k, device=device
         )
         translate_lines(loaded, lines[:8], decode, loaded.data.max_tokens)
+        decode = replace(decode, workers=(workers or {}).get(search, 1))
         times = []
         for _ in range(repeats):
             _sync(device)
@@ -227,10 +230,11 @@ def decode_commands(
     device: str,
     variant: tuple[str, int],
     repeats: int = 1,
+    workers: dict[str, int] | None = None,
 ) -> dict:
     """Wall time and peak RSS of whole ``nmt-translate`` processes (start-up, model loading and
-    writing included) with the given (precision, shortlist): ``command_<variant>_<search>_*``,
-    the median of ``repeats`` runs."""
+    writing included) with the given (precision, shortlist) and ``decode.workers`` per search:
+    ``command_<variant>_<search>_*``, the median of ``repeats`` runs."""
     precision, shortlist = variant
     results: dict[str, float] = {}
     for name, beam in SEARCHES.items():
@@ -245,6 +249,7 @@ def decode_commands(
             f"decode.precision={precision}",
             f"decode.shortlist={shortlist}",
             f"decode.device={device}",
+            f"decode.workers={(workers or {}).get(name, 1)}",
         ]
         runs = [run_measured(command, threads) for _ in range(repeats)]
         if any(run.returncode != 0 for run in runs):

@@ -26,6 +26,7 @@ from nmt.inference.ensemble import Ensemble
 from nmt.inference.int8 import int8_model
 from nmt.inference.search import Hypothesis, greedy
 from nmt.inference.shortlist import shortlisted
+from nmt.inference.workers import decode_in_workers
 from nmt.model import Seq2Seq, build_model
 from nmt.model.decoder import DecoderLoss, DecoderOutput
 
@@ -145,8 +146,9 @@ def search_split(
     The one batch loop of validation, nmt-translate and nmt-evaluate: sentences are decoded in
     length-sorted batches of ``cfg.batch_size``, greedily when ``beam_size`` is 1, with
     bfloat16 matmuls when ``cfg.precision`` is bf16 (scores are still summed in float32), the
-    decoder's matmuls in int8 when it is int8 (``int8.py``), and with ``cfg.shortlist`` the
-    output layer restricted to each batch's candidates from ``shortlist``.
+    decoder's matmuls in int8 when it is int8 (``int8.py``), with ``cfg.shortlist`` the
+    output layer restricted to each batch's candidates from ``shortlist``, and on a CPU with
+    ``cfg.workers`` > 1 the batches shared among that many forked processes (``workers.py``).
     """
     results: list[list[Hypothesis]] = [[] for _ in range(len(split))]
     if cfg.precision == "int8":
@@ -161,7 +163,8 @@ def search_split(
         )
     if cfg.shortlist and cfg.no_repeat_ngram:
         raise ValueError("decode.shortlist and decode.no_repeat_ngram cannot be combined yet")
-    for indices in epoch_batches(split, 10**9, cfg.batch_size, seed=None):
+
+    def search(indices: np.ndarray) -> list[list[Hypothesis]]:
         batch = collate(split, indices)
         candidates = None
         if cfg.shortlist:
@@ -178,9 +181,13 @@ def search_split(
                     cfg.no_repeat_ngram,
                     vocabulary=candidates,
                 )
-                nbest = [[hypothesis] for hypothesis in found]
-            else:
-                nbest = beam_search(model, batch.src, batch.src_lens, cfg, vocabulary=candidates)
+                return [[hypothesis] for hypothesis in found]
+            return beam_search(model, batch.src, batch.src_lens, cfg, vocabulary=candidates)
+
+    batches = list(epoch_batches(split, 10**9, cfg.batch_size, seed=None))
+    parallel = cfg.workers > 1 and device.type == "cpu" and len(batches) > 1
+    searched = decode_in_workers(search, batches, cfg.workers) if parallel else map(search, batches)
+    for indices, nbest in zip(batches, searched):
         for index, hypotheses in zip(indices, nbest):
             results[index] = hypotheses
     return results

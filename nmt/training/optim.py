@@ -18,10 +18,16 @@ HIGHER_IS_BETTER = {"bleu": True, "chrf": True, "loss": False, "ppl": False}
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW over the trainable parameters."""
+    """Adam or AdamW over the trainable parameters, fused: one pass over each tensor instead
+    of one per arithmetic operation (a 4.5x shorter step for the peer shape's 12 M parameters
+    on CPU, 44 -> 10 ms; docs/BENCHMARKS.md)."""
     optimizer_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return optimizer_class(
-        model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), weight_decay=cfg.weight_decay
+        model.parameters(),
+        lr=cfg.lr,
+        betas=(0.9, 0.999),
+        weight_decay=cfg.weight_decay,
+        fused=True,
     )
 
 

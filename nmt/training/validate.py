@@ -99,7 +99,7 @@ def validate(
     loss = total_loss / max(1, total_tokens)
     aer = None if gold is None else alignment_error_rate(links, gold.sure, gold.possible).aer
     count = len(split) if max_sentences <= 0 else min(len(split), max_sentences)
-    greedy_cfg = replace(decode, beam_size=1, n_best=1)
+    greedy_cfg = replace(decode, beam_size=1, n_best=1, workers=1)  # no fork inside training
     shown_split = split.subset(range(max(count, shown)))
     found = search_split(model, shown_split, greedy_cfg, device, corpus.shortlist)
     hypotheses = [vocabs.tgt.decode(nbest[0].tokens) for nbest in found[:count]]

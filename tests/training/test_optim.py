@@ -1,7 +1,9 @@
-"""Learning-rate schedules: each shape against its formula, plateau cuts, state round trip."""
+"""Optimizer and learning-rate schedules: each shape against its formula, plateau cuts, state round
+trip, the fused Adam against the reference loop."""
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -88,3 +90,22 @@ def test_state_round_trip_and_apply():
     optimizer = build_optimizer(model, TrainConfig(optimizer="adamw", weight_decay=0.01))
     assert isinstance(optimizer, torch.optim.AdamW)
     assert restored.apply(optimizer, 100) == optimizer.param_groups[0]["lr"] == lr.at(100)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_the_fused_optimizer_steps_as_the_reference_one(name):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    reference = copy.deepcopy(model)
+    optimizer = build_optimizer(model, TrainConfig(optimizer=name, lr=0.01, weight_decay=0.01))
+    assert optimizer.defaults["fused"]
+    plain_class = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    plain = plain_class(reference.parameters(), lr=0.01, weight_decay=0.01, foreach=False)
+    for _ in range(5):
+        x = torch.randn(4, 8)
+        for net, opt in ((model, optimizer), (reference, plain)):
+            opt.zero_grad()
+            net(x).square().sum().backward()
+            opt.step()
+    for fused, loop in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(fused, loop, rtol=1e-5, atol=1e-6)
