@@ -11,6 +11,7 @@ layers, D memory size, V target vocabulary, h attention heads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -21,6 +22,9 @@ from nmt.model.attention import Attention, AttentionOutput
 from nmt.model.bridge import Bridge
 from nmt.model.encoder import EncoderOutput
 from nmt.model.output_loss import linear_cross_entropy
+from nmt.model.recurrence import TeacherForcedRNN
+
+RNNStep = Callable[[Tensor | None, Tensor, Tensor | None], tuple[Tensor, Tensor, Tensor | None]]
 
 
 class DecoderState(NamedTuple):
@@ -135,9 +139,10 @@ class RNNDecoder(nn.Module):
         return None
 
     def _advance(
-        self, emb: Tensor, state: DecoderState
+        self, emb: Tensor, state: DecoderState, rnn: RNNStep | None = None
     ) -> tuple[Tensor, DecoderState, AttentionOutput]:
-        """One recurrent step from emb (B,E): (features (B,F), new state, attention output)."""
+        """One recurrent step from emb (B,E): (features (B,F), new state, attention output).
+        ``rnn``: how to step the RNN (a ``TeacherForcedRNN``); None: ``_rnn_step`` on emb."""
         raise NotImplementedError
 
     def _features(self, features: Tensor) -> Tensor:
@@ -153,9 +158,13 @@ class RNNDecoder(nn.Module):
         return self.out(self._pre_output(features))  # (...,V)
 
     def _rnn_step(
-        self, rnn_input: Tensor, state: DecoderState
+        self, emb: Tensor, rest: Tensor | None, state: DecoderState, rnn: RNNStep | None = None
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Run the L-layer RNN for one step: rnn_input (B,I) -> top (B,H), hidden, cell (B,L,H)."""
+        """Run the L-layer RNN for one step on [emb; rest] (B,I): top (B,H), hidden, cell (B,L,H).
+        ``rnn`` (teacher forcing) has the embedding's part of the input already."""
+        if rnn is not None:
+            return rnn(rest, state.hidden, state.cell)
+        rnn_input = emb if rest is None else torch.cat([emb, rest], dim=-1)
         hidden = state.hidden.transpose(0, 1).contiguous()  # (L,B,H) as nn.GRU/LSTM expect
         if state.cell is None:
             output, hidden = self.rnn(rnn_input.unsqueeze(1), hidden)
@@ -194,12 +203,15 @@ class RNNDecoder(nn.Module):
     def _teacher_force(
         self, tgt_in: Tensor, enc: EncoderOutput
     ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """The recurrence over tgt_in: features (B,T,F), attn, context and head_attn per step."""
+        """The recurrence over tgt_in: features (B,T,F), attn, context and head_attn per step.
+        With gradients, the RNN's weight gradients are taken once per batch (``recurrence.py``).
+        """
         state = self.init_state(enc)
         embedded = self.dropout(self.embed(tgt_in))  # (B,T,E), all steps at once
+        rnn = TeacherForcedRNN(self.rnn, embedded) if torch.is_grad_enabled() else None
         features, attns, contexts, heads = [], [], [], []
         for emb in embedded.unbind(1):  # views whose gradients are stacked once, not summed
-            feature, state, att = self._advance(emb, state)
+            feature, state, att = self._advance(emb, state, rnn)
             features.append(feature)
             attns.append(att.attn)
             contexts.append(att.context)
@@ -224,10 +236,10 @@ class BahdanauDecoder(RNNDecoder):
         self.deep_output = nn.Linear(cfg.dec_hidden + memory_dim + cfg.emb_dim, cfg.dec_hidden)
 
     def _advance(
-        self, emb: Tensor, state: DecoderState
+        self, emb: Tensor, state: DecoderState, rnn: RNNStep | None = None
     ) -> tuple[Tensor, DecoderState, AttentionOutput]:
         att = self.attention(state.hidden[:, -1], state.keys, state.values, state.mask)
-        top, hidden, cell = self._rnn_step(torch.cat([emb, att.context], dim=-1), state)
+        top, hidden, cell = self._rnn_step(emb, att.context, state, rnn)
         features = torch.cat([top, att.context, emb], dim=-1)  # (B,H+D+E)
         return features, state._replace(hidden=hidden, cell=cell), att
 
@@ -254,10 +266,9 @@ class LuongDecoder(RNNDecoder):
         return hidden.new_zeros(hidden.size(0), hidden.size(2)) if self.input_feeding else None
 
     def _advance(
-        self, emb: Tensor, state: DecoderState
+        self, emb: Tensor, state: DecoderState, rnn: RNNStep | None = None
     ) -> tuple[Tensor, DecoderState, AttentionOutput]:
-        rnn_input = emb if state.feed is None else torch.cat([emb, state.feed], dim=-1)
-        top, hidden, cell = self._rnn_step(rnn_input, state)
+        top, hidden, cell = self._rnn_step(emb, state.feed, state, rnn)
         att = self.attention(top, state.keys, state.values, state.mask)
         attentional = self.dropout(torch.tanh(self.combine(torch.cat([att.context, top], -1))))
         feed = attentional if self.input_feeding else None
