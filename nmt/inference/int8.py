@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from nmt.inference.ensemble import Ensemble
 from nmt.model import Seq2Seq
+from nmt.model.recurrence import gru_update, lstm_update
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -107,16 +108,10 @@ class Int8RNN(nn.Module):
         for k, (inputs, recurrent) in enumerate(zip(self.inputs, self.hiddens)):
             gates_x, gates_h = inputs(top), recurrent(hidden[k])
             if self.lstm:
-                i, f, g, o = (gates_x + gates_h).chunk(4, dim=1)
-                c = torch.sigmoid(f) * cell[k] + torch.sigmoid(i) * torch.tanh(g)
-                top = torch.sigmoid(o) * torch.tanh(c)
+                top, c = lstm_update(gates_x + gates_h, cell[k])
                 cells.append(c)
             else:
-                x_r, x_z, x_n = gates_x.chunk(3, dim=1)
-                h_r, h_z, h_n = gates_h.chunk(3, dim=1)
-                r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-                n = torch.tanh(x_n + r * h_n)
-                top = n + z * (hidden[k] - n)  # (1 - z) n + z h
+                top = gru_update(gates_x, gates_h, hidden[k])
             hiddens.append(top)
         new_hidden = torch.stack(hiddens)
         return top.unsqueeze(1), (new_hidden, torch.stack(cells)) if self.lstm else new_hidden
