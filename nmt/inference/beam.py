@@ -111,7 +111,7 @@ def search_steps(
         cand = _expand(beams, out.logits, t, cfg, forced[t] if t < len(forced) else None)
         if vocabulary is not None:
             cand = cand._replace(token=vocabulary[cand.token])
-        done = _retire(cand, beams, coverage, out.state.mask, t, cfg, finished)
+        done = _retire(cand, beams, coverage, out.state.mask, t, cfg, finished)  # mask (A,S)
         if bool(done.all()):
             break
         beams = _select(cand, beams, coverage, out.state, ~done, cfg.no_repeat_ngram > 0)
@@ -119,7 +119,8 @@ def search_steps(
 
 
 def _start(model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig) -> _Beams:
-    """Encode and project keys once for B rows, then copy each row K times."""
+    """Encode and project keys once per sentence; copy each sentence's recurrent state K times
+    (its K rows share its keys and values)."""
     batch, k, device = src.size(0), cfg.beam_size, src.device
     state = model.decoder.init_state(model.encode(src, src_lens))
     rows = torch.arange(batch, device=device).repeat_interleave(k)  # (B*K,)
@@ -134,7 +135,7 @@ def _start(model: Seq2Seq, src: Tensor, src_lens: Tensor, cfg: DecodeConfig) -> 
         torch.full_like(rows, BOS_ID),
         rows,
         coverage,
-        reorder(state, rows),
+        reorder(state, rows, None),
         torch.zeros(batch * k, 0, dtype=torch.long, device=device),
     )
 
@@ -180,7 +181,7 @@ def _retire(
     rows, log_prob = cand.row[sent, slot], cand.score[sent, slot]
     score = log_prob / length_penalty(torch.full_like(log_prob, t + 1), cfg.alpha)
     if cfg.beta:
-        score = score + coverage_penalty(coverage[rows], mask[rows], cfg.beta)
+        score = score + coverage_penalty(coverage[rows], mask[rows // cfg.beam_size], cfg.beta)
     for b, row, last, lp, sc in zip(
         beams.active[sent].tolist(),
         rows.tolist(),
@@ -236,7 +237,8 @@ def _select(
         tokens,
         index,
         coverage[index],
-        reorder(state, index, memory=not bool(keep.all())),  # else rows stay in their sentence
+        # while no sentence leaves, rows only move within their sentence: its memory stays
+        reorder(state, index, None if bool(keep.all()) else keep.nonzero().squeeze(1)),
         prefix,
     )
 

@@ -26,7 +26,7 @@ class EnsembleState(NamedTuple):
     def mask(self) -> Tensor:
         return self.states[0].mask
 
-    def select(self, index: Tensor, memory: bool = True) -> EnsembleState:
+    def select(self, index: Tensor, memory: Tensor | None) -> EnsembleState:
         return EnsembleState(tuple(state.select(index, memory) for state in self.states))
 
 

@@ -156,7 +156,7 @@ def greedy(
         if left <= running.numel() * 7 // 8:
             keep = running.nonzero().squeeze(1)
             active, y_prev, running = active[keep], y_prev[keep], running[keep]
-            state = reorder(state, keep)
+            state = reorder(state, keep, keep)  # one row per sentence
     tokens, attn, context, heads = (list(column) for column in zip(*history))
     head_attn = None if heads[0] is None else torch.stack(heads, 1)
     steps = Steps(torch.stack(tokens, 1), torch.stack(attn, 1), torch.stack(context, 1), head_attn)

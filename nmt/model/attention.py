@@ -2,7 +2,11 @@
 
 All scorers share one contract, the pure core of the Annotated Transformer's ``attention()``:
 
-    attention(query (B,Hq), keys (B,S,K), values (B,S,D), mask (B,S)) -> (context (B,D), attn (B,S))
+    attention(query (N,Hq), keys (B,S,K), values (B,S,D), mask (B,S)) -> (context (N,D), attn (N,S))
+
+with N = B*g: the query holds g consecutive rows per sentence (beam search's K hypotheses, or
+g = 1), which all read their sentence's one copy of the keys and values. Beam search so never
+copies the memory K times, nor reorders it when hypotheses move among a sentence's rows.
 
 Any projection of the encoder memory (Bahdanau's ``U h_j``, Luong general's ``W h_j``,
 multihead's ``K``/``V``) is done once per sentence by ``precompute(memory) -> (keys, values)``,
@@ -10,8 +14,8 @@ which the decoder calls in ``init_state`` and carries in its state: nothing is c
 ``self``, so a module holds only its parameters and beam search can reorder the precomputed keys
 like any other state.
 
-Shapes: B batch, S source length, Hq query (decoder hidden) size, D memory size, A attention size,
-h heads. ``mask`` is True on real source tokens.
+Shapes: B batch, g query rows per sentence, N = B*g, S source length, Hq query (decoder hidden)
+size, D memory size, A attention size, h heads. ``mask`` is True on real source tokens.
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ class AttentionOutput(NamedTuple):
     head_attn: Tensor | None
 
 
-def scaled_dot_scores(query: Tensor, keys: Tensor) -> Tensor:
-    """``q^T k / sqrt(d)`` for query (..., d) against keys (..., S, d) -> (..., S)."""
-    return torch.einsum("...d,...sd->...s", query, keys) / math.sqrt(query.size(-1))
+def dot_scores(query: Tensor, keys: Tensor) -> Tensor:
+    """``q^T k`` for query (..., g, d) against keys (..., S, d) -> (..., g, S)."""
+    return query @ keys.transpose(-1, -2)
 
 
 class Attention(nn.Module):
@@ -60,14 +64,16 @@ class Attention(nn.Module):
         return memory, memory
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        """Unnormalized scores (B,S) of query (B,Hq) against keys (B,S,K)."""
+        """Unnormalized scores (B,g,S) of query (B,g,Hq) against keys (B,S,K)."""
         raise NotImplementedError
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> AttentionOutput:
-        """Attend: query (B,Hq), keys (B,S,K), values (B,S,D), mask (B,S) -> AttentionOutput."""
-        attn = self.normalizer(self.score(query, keys), mask, self.training)  # (B,S)
-        context = torch.bmm(attn.unsqueeze(1), values).squeeze(1)  # (B,D)
-        return AttentionOutput(context, attn, None)
+        """Attend: query (N,Hq), keys (B,S,K), values (B,S,D), mask (B,S) -> AttentionOutput."""
+        batch, rows = keys.size(0), query.size(0)
+        grouped = query.view(batch, rows // batch, -1)  # (B,g,Hq)
+        attn = self.normalizer(self.score(grouped, keys), mask.unsqueeze(1), self.training)
+        context = torch.bmm(attn, values).view(rows, -1)  # (B,g,S) x (B,S,D) -> (N,D)
+        return AttentionOutput(context, attn.view(rows, -1), None)
 
 
 class AdditiveScore(torch.autograd.Function):
@@ -81,18 +87,20 @@ class AdditiveScore(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, query: Tensor, keys: Tensor, v: Tensor) -> Tensor:
-        """query (B,A) projected, keys (B,S,A) projected, v (A,) -> scores (B,S)."""
+        """query (B,g,A) projected, keys (B,S,A) projected, v (A,) -> scores (B,g,S)."""
         ctx.save_for_backward(query, keys, v)
-        return (query.unsqueeze(1) + keys).tanh_() @ v  # in place: (B,S,A) is the big one
+        # in place: (B,g,S,A) is the big one
+        return (query.unsqueeze(2) + keys.unsqueeze(1)).tanh_() @ v
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         query, keys, v = ctx.saved_tensors
-        hidden = torch.tanh(query.unsqueeze(1) + keys)  # (B,S,A), recomputed
-        grad_v = torch.einsum("bs,bsa->a", grad, hidden)
-        grad_pre = grad.unsqueeze(-1) * v * (1 - hidden * hidden)  # (B,S,A)
+        hidden = torch.tanh(query.unsqueeze(2) + keys.unsqueeze(1))  # (B,g,S,A), recomputed
+        grad_v = torch.einsum("bgs,bgsa->a", grad, hidden)
+        grad_pre = grad.unsqueeze(-1) * v * (1 - hidden * hidden)  # (B,g,S,A)
         # under autocast the inputs may be bfloat16 while v is float32: match each input's dtype
-        return grad_pre.sum(1).to(query.dtype), grad_pre.to(keys.dtype), grad_v.to(v.dtype)
+        grad_query, grad_keys = grad_pre.sum(2), grad_pre.sum(1)
+        return grad_query.to(query.dtype), grad_keys.to(keys.dtype), grad_v.to(v.dtype)
 
 
 class BahdanauAttention(Attention):
@@ -112,7 +120,7 @@ class BahdanauAttention(Attention):
         return self.key_proj(memory), memory  # keys (B,S,A)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return AdditiveScore.apply(self.query_proj(query), keys, self.v.weight[0])  # (B,S)
+        return AdditiveScore.apply(self.query_proj(query), keys, self.v.weight[0])  # (B,g,S)
 
 
 class LuongConcatAttention(BahdanauAttention):
@@ -141,7 +149,7 @@ class LuongDotAttention(Attention):
         return keys, memory
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)
+        return dot_scores(query, keys)
 
 
 class LuongGeneralAttention(LuongDotAttention):
@@ -163,7 +171,7 @@ class ScaledDotAttention(LuongDotAttention):
     """
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        return scaled_dot_scores(query, keys)
+        return dot_scores(query, keys) / math.sqrt(query.size(-1))
 
 
 class CosineAttention(LuongDotAttention):
@@ -181,7 +189,7 @@ class CosineAttention(LuongDotAttention):
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         unit_q = nn.functional.normalize(query, dim=-1, eps=1e-8)
         unit_k = nn.functional.normalize(keys, dim=-1, eps=1e-8)
-        return self.scale * torch.bmm(unit_k, unit_q.unsqueeze(-1)).squeeze(-1)
+        return self.scale * dot_scores(unit_q, unit_k)
 
 
 class MultiHeadAttention(Attention):
@@ -211,12 +219,15 @@ class MultiHeadAttention(Attention):
 
     def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor) -> AttentionOutput:
         batch, src_len, model_dim = keys.shape
-        split = (batch, src_len, self.heads, model_dim // self.heads)
-        q = self.query_proj(query).view(batch, self.heads, -1)  # (B,h,d/h)
+        rows, size = query.size(0), model_dim // self.heads
+        split = (batch, src_len, self.heads, size)
+        q = self.query_proj(query).view(batch, -1, self.heads, size).transpose(1, 2)  # (B,h,g,.)
         k = keys.reshape(split).transpose(1, 2)  # (B,h,S,d/h)
         v = values.reshape(split).transpose(1, 2)  # (B,h,S,d/h)
-        head_attn = self.normalizer(scaled_dot_scores(q, k), mask.unsqueeze(1), self.training)
-        heads = torch.einsum("bhs,bhsd->bhd", head_attn, v).reshape(batch, model_dim)
+        scores = dot_scores(q, k) / math.sqrt(size)  # (B,h,g,S)
+        head_attn = self.normalizer(scores, mask[:, None, None], self.training)
+        heads = (head_attn @ v).transpose(1, 2).reshape(rows, model_dim)  # (B,g,h,d/h) -> (N,d)
+        head_attn = head_attn.transpose(1, 2).reshape(rows, self.heads, src_len)  # (N,h,S)
         return AttentionOutput(self.out_proj(heads), head_attn.mean(1), head_attn)
 
 

@@ -28,12 +28,16 @@ RNNStep = Callable[[Tensor | None, Tensor, Tensor | None], tuple[Tensor, Tensor,
 
 
 class DecoderState(NamedTuple):
-    """Everything the decoder carries per sentence, batch first so ``reorder`` is one index_select.
+    """Everything the decoder carries, batch first so ``reorder`` is one index_select per tensor.
+
+    The recurrent tensors have one row per hypothesis (N), the memory one row per sentence (B):
+    N = B in greedy search and teacher forcing, N = B*K in beam search, whose K rows of a
+    sentence are consecutive and share its memory (``attention.py``).
 
     Attributes:
-        hidden: (B,L,H) recurrent state of every layer.
-        cell: (B,L,H) LSTM cell states; None for a GRU.
-        feed: (B,H) Luong's input-feeding vector (the previous attentional vector); None otherwise.
+        hidden: (N,L,H) recurrent state of every layer.
+        cell: (N,L,H) LSTM cell states; None for a GRU.
+        feed: (N,H) Luong's input-feeding vector (the previous attentional vector); None otherwise.
         keys: (B,S,K) attention keys, projected once per sentence by ``attention.precompute``.
         values: (B,S,D) attention values (the memory itself unless the scorer projects it).
         mask: (B,S) bool, True on real source tokens.
@@ -46,17 +50,16 @@ class DecoderState(NamedTuple):
     values: Tensor
     mask: Tensor
 
-    def select(self, index: Tensor, memory: bool = True) -> DecoderState:
-        """Batch rows ``index`` (K,) long of every tensor (beam back-pointers, finished rows).
-
-        ``memory=False`` leaves keys, values and mask as they are, for a caller whose row i
-        already has the memory of row ``index[i]`` (beams moving among their own sentence's
-        rows): they are the largest tensors, and only the recurrent ones change per step.
-        """
-        if memory:
-            return DecoderState(*(None if t is None else t.index_select(0, index) for t in self))
+    def select(self, index: Tensor, memory: Tensor | None) -> DecoderState:
+        """Rows ``index`` (N',) long of the recurrent tensors (beam back-pointers, finished
+        rows) and rows ``memory`` (B',) of keys, values and mask; ``memory=None`` leaves those
+        as they are (hypotheses moving among their own sentence's rows)."""
         hidden, cell, feed = (None if t is None else t.index_select(0, index) for t in self[:3])
-        return self._replace(hidden=hidden, cell=cell, feed=feed)
+        state = self._replace(hidden=hidden, cell=cell, feed=feed)
+        if memory is None:
+            return state
+        keys, values, mask = (t.index_select(0, memory) for t in self[3:])
+        return state._replace(keys=keys, values=values, mask=mask)
 
 
 class StepOutput(NamedTuple):
@@ -90,9 +93,9 @@ class DecoderLoss(NamedTuple):
     head_attn: Tensor | None  # (B,T,h,S) for multihead attention, else None
 
 
-def reorder(state: DecoderState, index: Tensor, memory: bool = True) -> DecoderState:
-    """Select batch rows ``index`` (K,) long of ``state``: any state with a ``select`` method
-    (one model's ``DecoderState``, or an ensemble's states together); ``memory``: as there."""
+def reorder(state: DecoderState, index: Tensor, memory: Tensor | None) -> DecoderState:
+    """``state.select(index, memory)`` of any state with a ``select`` method (one model's
+    ``DecoderState``, or an ensemble's states together)."""
     return state.select(index, memory)
 
 
@@ -179,7 +182,7 @@ class RNNDecoder(nn.Module):
         """Decode one token for every row: y_prev (B,) long -> StepOutput.
 
         ``enc`` is accepted for the ``step(y_prev, state, enc)`` contract but not read: ``state``
-        already holds keys, values and mask, so ``reorder(state, index)`` alone re-aligns beams.
+        already holds keys, values and mask, so ``reorder`` alone re-aligns beams.
         """
         emb = self.dropout(self.embed(y_prev))  # (B,E)
         features, state, att = self._advance(emb, state)

@@ -202,7 +202,8 @@ class OracleDecoder:
 
     def step(self, y_prev, state, enc=None) -> StepOutput:
         self.steps += 1
-        attn = state.mask.float() / state.mask.sum(1, keepdim=True)
+        attn = state.mask.float() / state.mask.sum(1, keepdim=True)  # (B,S): per sentence
+        attn = attn.repeat_interleave(len(y_prev) // len(attn), 0)  # (N,S): per row
         return StepOutput(self.table[y_prev], state, attn, torch.zeros(len(y_prev), 2), None)
 
 
@@ -314,14 +315,23 @@ def test_no_repeat_ngram_removes_repeats_the_plain_search_makes(beam_size):
     assert all(repeated_ngrams(h.tokens, 2) == 0 for hyps in search(blocked) for h in hyps)
 
 
-def test_beams_moving_within_their_sentence_keep_its_memory_without_copying_it():
-    model = tiny_model(attention="multihead")
+@pytest.mark.parametrize(
+    "attention", ["bahdanau", "concat", "dot", "general", "scaled_dot", "cosine", "multihead"]
+)
+def test_the_rows_of_a_sentence_read_its_one_copy_of_the_memory(attention):
+    model = tiny_model(attention=attention)
     src, lens = random_src([7, 3])
-    state = model.decoder.init_state(model.encode(src, lens)).select(
-        torch.arange(2).repeat_interleave(3)  # 3 beams per sentence, as beam search starts
-    )
-    within = torch.tensor([2, 0, 0, 4, 5, 3])  # back-pointers that stay in each sentence
-    copied, kept = state.select(within), state.select(within, memory=False)
-    for name, a, b in zip(DecoderState._fields, copied, kept):
-        assert (a is None and b is None) or torch.equal(a, b), name
-    assert kept.keys is state.keys and kept.values is state.values  # not copied
+    state = model.decoder.init_state(model.encode(src, lens))
+    rows = torch.arange(2).repeat_interleave(3)  # 3 beams per sentence, as beam search starts
+    shared, copied = state.select(rows, None), state.select(rows, rows)
+    assert shared.keys is state.keys and shared.values is state.values  # not copied
+    tokens = torch.tensor([5, 6, 7, 8, 9, 10])
+    for _ in range(3):  # the same steps as with a copy of the memory per row
+        a = model.decoder.step(tokens, shared)
+        b = model.decoder.step(tokens, copied)
+        for name in ("logits", "attn", "context", "head_attn"):
+            if getattr(b, name) is not None:
+                torch.testing.assert_close(getattr(a, name), getattr(b, name), msg=name)
+        within = torch.tensor([2, 0, 0, 4, 5, 3])  # back-pointers that stay in each sentence
+        shared, copied = a.state.select(within, None), b.state.select(within, within)
+        tokens = a.logits.argmax(-1)

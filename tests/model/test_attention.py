@@ -268,11 +268,12 @@ def test_additive_score_recomputing_backward_matches_plain_autograd():
     from nmt.model.attention import AdditiveScore
 
     gen = torch.Generator().manual_seed(3)
-    query = torch.randn(3, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    # 2 query rows per sentence (beam search's rows share their sentence's keys)
+    query = torch.randn(3, 2, 6, generator=gen, dtype=torch.float64, requires_grad=True)
     keys = torch.randn(3, 5, 6, generator=gen, dtype=torch.float64, requires_grad=True)
     v = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
-    weights = torch.randn(3, 5, generator=gen, dtype=torch.float64)
-    plain = (torch.tanh(query.unsqueeze(1) + keys) @ v * weights).sum()
+    weights = torch.randn(3, 2, 5, generator=gen, dtype=torch.float64)
+    plain = (torch.tanh(query.unsqueeze(2) + keys.unsqueeze(1)) @ v * weights).sum()
     expected = torch.autograd.grad(plain, (query, keys, v))
     fused = (AdditiveScore.apply(query, keys, v) * weights).sum()
     torch.testing.assert_close(fused, plain)

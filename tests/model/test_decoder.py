@@ -182,7 +182,7 @@ def test_reorder_selects_batch_rows_of_every_tensor() -> None:
     enc = model.encode(src, lens)
     state = model.decoder.init_state(enc)
     index = torch.tensor([2, 2, 0])
-    moved = reorder(state, index)
+    moved = reorder(state, index, index)
     for got, original in zip(moved, state, strict=True):
         torch.testing.assert_close(got, original.index_select(0, index))
     step = model.decoder.step(torch.full((3,), BOS_ID), moved)
