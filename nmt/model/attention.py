@@ -99,7 +99,9 @@ class AdditiveScore(torch.autograd.Function):
         grad_v = torch.einsum("bgs,bgsa->a", grad, hidden)
         grad_pre = grad.unsqueeze(-1) * v * (1 - hidden * hidden)  # (B,g,S,A)
         # under autocast the inputs may be bfloat16 while v is float32: match each input's dtype
-        grad_query, grad_keys = grad_pre.sum(2), grad_pre.sum(1)
+        grad_query = grad_pre.sum(2)
+        # training has one row per sentence (g = 1): a view, not a (B,S,A) sum, every step
+        grad_keys = grad_pre.squeeze(1) if grad_pre.size(1) == 1 else grad_pre.sum(1)
         return grad_query.to(query.dtype), grad_keys.to(keys.dtype), grad_v.to(v.dtype)
 
 
